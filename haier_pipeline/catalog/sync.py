@@ -1,0 +1,347 @@
+"""One catalog sync: products, then prices and stock of the procurable ones, then publish.
+
+Dagster-free, so the benchmark and the tests drive exactly what the ``catalog`` asset runs.
+Each phase streams its batches into the run's staging file; only when all three are done
+does one transaction swap the three tables in and close their sync_log rows, so analysts see
+the previous catalog or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import product as cross
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from haier_pipeline.catalog.concurrency import call_all
+from haier_pipeline.catalog.rows import (
+    price_rows,
+    product_rows,
+    reject_rows,
+    stock_row,
+    stock_rows,
+)
+from haier_pipeline.haier.jsh import JshClient
+from haier_pipeline.haier.records import ParseResult, RejectedRecord
+from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
+from haier_pipeline.storage.staging import Staging
+from haier_pipeline.storage.warehouse import SyncOutcome, Warehouse, utcnow
+
+BATCH_SIZE = 20  # Haier accepts at most 20 product codes per call
+FLUSH_ROWS = 5_000  # rows buffered before an Arrow append to staging
+MAX_ERRORS_KEPT = 5  # distinct call errors quoted in a sync_log message
+
+
+class Log(Protocol):
+    def info(self, msg: str, *args: Any) -> None: ...
+    def warning(self, msg: str, *args: Any) -> None: ...
+
+
+@dataclass
+class PhaseReport:
+    """What one sync type did: counts for sync_log and metadata for the Dagster UI."""
+
+    sync_type: str
+    table: Table
+    total: int = 0
+    success: int = 0
+    failed: int = 0
+    malformed: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    rows: int = 0  # rows in the published table after the swap
+
+    @property
+    def status(self) -> str:
+        if self.failed == 0:
+            return "success"
+        return "failed" if self.success == 0 else "partial"
+
+    def note_error(self, error: Exception) -> None:
+        text = f"{type(error).__name__}: {error}"
+        if text not in self.errors and len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(text)
+
+    def message(self, run_id: str) -> str:
+        text = f"loaded {self.success} of {self.total} {self.sync_type} records"
+        if self.failed:
+            text += (
+                f"; {self.failed} failed ({self.malformed} malformed, "
+                f"{self.failed - self.malformed} in failed calls); "
+                f"see sync_rejects where run_id = '{run_id}'"
+            )
+        if self.errors:
+            text += "; errors: " + " | ".join(self.errors)
+        return text
+
+
+@dataclass
+class CatalogResult:
+    run_id: str
+    phases: dict[str, PhaseReport]
+    sync_seconds: float
+    api_calls: int
+
+    @property
+    def status(self) -> str:
+        statuses = {p.status for p in self.phases.values()}
+        return "success" if statuses == {"success"} else "partial"
+
+
+class CatalogSync:
+    """Runs the three phases for one run id against one client and one warehouse."""
+
+    def __init__(
+        self,
+        client: JshClient,
+        warehouse: Warehouse,
+        run_id: str,
+        *,
+        counties: Sequence[str],
+        product_codes: Sequence[str] = (),
+        log: Log | None = None,
+    ) -> None:
+        self.client = client
+        self.warehouse = warehouse
+        self.run_id = run_id
+        self.counties = list(dict.fromkeys(counties))
+        self.product_codes = list(dict.fromkeys(product_codes))
+        self.log = log or logging.getLogger(__name__)
+        self.workers = client.max_workers
+
+    def run(self) -> CatalogResult:
+        """Extract, stage, publish; if nothing loads, close the sync_log rows and raise."""
+        phases = {
+            "products": PhaseReport("products", PRODUCTS),
+            "prices": PhaseReport("prices", PRICES),
+            "stock": PhaseReport("stock", STOCK),
+        }
+        log_ids = {name: self.warehouse.start_sync(self.run_id, name) for name in phases}
+        staging = Staging(
+            self.warehouse.staging_dir / f"{self.run_id}.duckdb",
+            [phase.table for phase in phases.values()],
+        )
+        started = time.monotonic()
+        calls_before = self.client.stats.calls
+        try:
+            self._products(staging, phases["products"])
+            procurable = staging.column("products", "product_code", "is_procurable")
+            self._prices(staging, phases["prices"], procurable)
+            self._stock(staging, phases["stock"], procurable)
+            staging.close()
+            outcomes = [self._outcome(log_ids[name], phase) for name, phase in phases.items()]
+            if phases["products"].success == 0 and phases["products"].failed > 0:
+                raise CatalogSyncFailed(phases["products"].message(self.run_id))
+            counts = self.warehouse.publish_catalog(
+                staging.path, [p.table for p in phases.values()], outcomes
+            )
+        except BaseException as exc:
+            self._fail_open_rows(log_ids, phases, exc)
+            staging.discard()
+            raise
+        staging.discard()
+        for phase in phases.values():
+            phase.rows = counts[phase.table.name]
+        return CatalogResult(
+            run_id=self.run_id,
+            phases=phases,
+            sync_seconds=time.monotonic() - started,
+            api_calls=self.client.stats.calls - calls_before,
+        )
+
+    # -- phases -------------------------------------------------------------------------
+
+    def _products(self, staging: Staging, report: PhaseReport) -> None:
+        if self.product_codes:
+            batches: list[list[str] | None] = list(_batches(self.product_codes, BATCH_SIZE))
+            staging.append("scope_products", _keys(PRODUCTS, self.product_codes))
+        else:
+            batches = [None]  # one call: every procurable product of this customer
+
+        def handle(batch: list[str] | None, result: ParseResult[Any], at: datetime) -> None:
+            records = _requested_only(result.records, batch)
+            staging.append("products", product_rows(records, at))
+            if batch is None:
+                report.total += len(records) + len(result.rejected)
+                staging.append("scope_products", _keys(PRODUCTS, [r.product_code for r in records]))
+            report.success += len(records)
+            self._missing(staging, report, batch, records, result.rejected, at)
+
+        self._run_phase(report, staging, self.client.procurable_products, batches, handle)
+        if self.product_codes:
+            report.total = len(self.product_codes)
+
+    def _prices(self, staging: Staging, report: PhaseReport, codes: list[str]) -> None:
+        report.total = len(codes)
+        staging.append("scope_prices", _keys(PRICES, codes))
+
+        def handle(batch: list[str], result: ParseResult[Any], at: datetime) -> None:
+            records = _requested_only(result.records, batch)
+            rows, too_precise = price_rows(records, at)
+            staging.append("prices", rows)
+            report.success += rows.num_rows
+            self._missing(staging, report, batch, records, [*result.rejected, *too_precise], at)
+
+        self._run_phase(report, staging, self.client.prices, _batches(codes, BATCH_SIZE), handle)
+
+    def _stock(self, staging: Staging, report: PhaseReport, codes: list[str]) -> None:
+        pairs = list(cross(codes, self.counties))
+        report.total = len(pairs)
+        buffer: list[dict[str, Any]] = []
+
+        def handle(pair: tuple[str, str], result: ParseResult[Any], at: datetime) -> None:
+            if result.rejected:
+                report.failed += 1
+                report.malformed += 1
+                staging.append(
+                    "sync_rejects", reject_rows(self.run_id, "stock", result.rejected, at)
+                )
+                return
+            buffer.append(stock_row(*pair, result.records, at))
+            report.success += 1
+            if len(buffer) >= FLUSH_ROWS:
+                staging.append("stock", stock_rows(buffer))
+                buffer.clear()
+
+        for chunk in _batches(pairs, FLUSH_ROWS):
+            staging.append("scope_stock", _pair_keys(chunk))
+        self._run_phase(report, staging, lambda pair: self.client.stock(*pair), pairs, handle)
+        staging.append("stock", stock_rows(buffer))
+
+    # -- shared machinery ---------------------------------------------------------------
+
+    def _run_phase(
+        self,
+        report: PhaseReport,
+        staging: Staging,
+        call: Callable[[Any], ParseResult[Any]],
+        items: Iterable[Any],
+        handle: Callable[[Any, ParseResult[Any], datetime], None],
+    ) -> None:
+        started = time.monotonic()
+        calls_before = self.client.stats.calls
+        for item, result, error in call_all(call, items, self.workers):
+            at = utcnow()
+            if error is not None:
+                report.note_error(error)
+                keys = _item_keys(item)
+                report.failed += len(keys) or 1
+                failures = [
+                    RejectedRecord(report.sync_type, key, f"call failed: {error}", "")
+                    for key in keys or [None]
+                ]
+                staging.append(
+                    "sync_rejects", reject_rows(self.run_id, report.sync_type, failures, at)
+                )
+                continue
+            assert result is not None
+            handle(item, result, at)
+        report.calls = self.client.stats.calls - calls_before
+        report.seconds = time.monotonic() - started
+        self.log.info(
+            "%s: %d ok, %d failed, %d calls in %.1f s",
+            report.sync_type,
+            report.success,
+            report.failed,
+            report.calls,
+            report.seconds,
+        )
+
+    def _missing(
+        self,
+        staging: Staging,
+        report: PhaseReport,
+        batch: list[str] | None,
+        records: Sequence[Any],
+        rejected: Sequence[RejectedRecord],
+        at: datetime,
+    ) -> None:
+        """Count malformed records, and requested codes Haier did not answer for, as failed."""
+        answered = {r.product_code for r in records} | {r.key for r in rejected}
+        silent = [
+            RejectedRecord(report.sync_type, code, "Haier returned no record for this code", "")
+            for code in (batch or [])
+            if code not in answered
+        ]
+        bad = [*rejected, *silent]
+        report.failed += len(bad)
+        report.malformed += len(rejected)
+        self._reject(staging, report.sync_type, bad, at)
+
+    def _reject(
+        self, staging: Staging, sync_type: str, records: Sequence[RejectedRecord], at: datetime
+    ) -> None:
+        staging.append("sync_rejects", reject_rows(self.run_id, sync_type, records, at))
+
+    def _outcome(self, log_id: int, phase: PhaseReport) -> SyncOutcome:
+        return SyncOutcome(
+            log_id=log_id,
+            status=phase.status,
+            total_count=phase.total,
+            success_count=phase.success,
+            failed_count=phase.failed,
+            api_calls=phase.calls,
+            message=phase.message(self.run_id),
+        )
+
+    def _fail_open_rows(
+        self, log_ids: dict[str, int], phases: dict[str, PhaseReport], exc: BaseException
+    ) -> None:
+        reason = f"sync failed, tables unchanged: {type(exc).__name__}: {exc}"
+        for name, log_id in log_ids.items():
+            phase = phases[name]
+            outcome = SyncOutcome(
+                log_id, "failed", phase.total, 0, phase.total, phase.calls, reason[:2000]
+            )
+            try:
+                self.warehouse.finish_sync(outcome)
+            except Exception:  # the original error matters more; the next run closes the row
+                self.log.warning("could not close sync_log row %d", log_id)
+
+
+class CatalogSyncFailed(RuntimeError):
+    """No product could be loaded at all; the tables were left as they were."""
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _requested_only(records: Sequence[Any], batch: list[str] | None) -> list[Any]:
+    """Drop records Haier sent for codes we did not ask for, and repeats: no code loaded twice."""
+    wanted = set(batch) if batch is not None else None
+    seen: set[str] = set()
+    kept = []
+    for record in records:
+        code = record.product_code
+        if code in seen or (wanted is not None and code not in wanted):
+            continue
+        seen.add(code)
+        kept.append(record)
+    return kept
+
+
+def _item_keys(item: Any) -> list[str | None]:
+    if isinstance(item, tuple):
+        return [f"{item[0]}@{item[1]}"]
+    return list(item) if item else []
+
+
+def _keys(table: Table, codes: Sequence[str]) -> pa.Table:
+    return pa.table({table.key[0]: pa.array(list(codes), pa.string())})
+
+
+def _pair_keys(pairs: Sequence[tuple[str, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "product_code": pa.array([p for p, _ in pairs], pa.string()),
+            "county_code": pa.array([c for _, c in pairs], pa.string()),
+        }
+    )

@@ -1,0 +1,336 @@
+"""Where every table is written, and how analysts get to read it at any time.
+
+DuckDB allows one read-write process *or* many read-only ones on a file, never both. Analysts
+keep notebooks open on ``HAIER_DUCKDB_PATH`` for minutes, so the pipeline never writes that
+file in place. It writes a private *working* file beside it (``<name>.pipeline.duckdb``),
+behind a cross-process file lock held only for short transactions, and after each change
+*publishes*: checkpoint, copy the working file to a temporary name, fsync, and ``os.replace``
+it over the analysts' file. Readers that already have the old file open keep reading the old
+snapshot; new readers get the new one in full. Nobody ever sees half a refresh, and no reader
+can make the pipeline wait.
+
+Long extractions do not hold the lock: they stream into a per-run staging file
+(``staging.py``) and the catalog is swapped in by one transaction (``publish_catalog``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import filelock
+import pyarrow as pa
+
+from haier_pipeline.storage.schema import SETUP_SQL, SYNC_LOG, SYNC_REJECTS, Table
+
+DEFAULT_LOCK_TIMEOUT_S = 120.0
+
+
+class StorageError(RuntimeError):
+    """The DuckDB files could not be read or written; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """How one sync type of one run ended, written to its sync_log row."""
+
+    log_id: int
+    status: str  # success | partial | failed
+    total_count: int
+    success_count: int
+    failed_count: int
+    api_calls: int
+    message: str
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Warehouse:
+    """The pipeline's DuckDB storage: a locked working file and the published analysts' file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        owner: str = "haier-pipeline",
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    ) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix or ".duckdb"
+        self.work_path = self.path.with_name(f"{self.path.stem}.pipeline{suffix}")
+        self.staging_dir = self.path.parent / ".staging"
+        self.owner = owner
+        self.lock_timeout_s = lock_timeout_s
+        self._lock_path = Path(f"{self.work_path}.lock")
+        self._owner_path = Path(f"{self.work_path}.owner")
+
+    # -- connections -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connect(self, *, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived read-write connection to the working file, under the writer lock.
+
+        On a clean exit the working file is checkpointed and, unless ``publish`` is False,
+        published to the analysts' file before the lock is released.
+        """
+        self._prepare_dirs()
+        lock = filelock.FileLock(str(self._lock_path))
+        try:
+            lock.acquire(timeout=self.lock_timeout_s)
+        except filelock.Timeout:
+            raise StorageError(self._lock_timeout_message()) from None
+        try:
+            self._write_owner()
+            self._restore_working_file()
+            con = self._open_working()
+            try:
+                yield con
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            if publish:
+                self._publish()
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def transaction(self, *, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing: statements inside commit together or not at all."""
+        with self.connect(publish=publish) as con, atomic(con):
+            yield con
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Query the published file read-only, as an analyst would (no writer lock needed)."""
+        if not self.path.exists():
+            return []
+        with duckdb.connect(str(self.path), read_only=True) as con:
+            return con.execute(sql, list(params)).fetchall()
+
+    def publish(self) -> None:
+        """Publish the working file now (for example after a crash left it unpublished)."""
+        with self.connect(publish=True):
+            pass
+
+    # -- sync_log ---------------------------------------------------------------------
+
+    def start_sync(self, run_id: str, sync_type: str) -> int:
+        """Open a sync_log row as ``processing`` and publish it, so a running sync is visible."""
+        with self.transaction() as con:
+            row = con.execute(
+                f"INSERT INTO {SYNC_LOG.name} (id, run_id, sync_type, status, total_count, "
+                "success_count, failed_count, api_calls, message, started_at) "
+                "VALUES (nextval('sync_log_id_seq'), ?, ?, 'processing', 0, 0, 0, 0, NULL, ?) "
+                "RETURNING id",
+                [run_id, sync_type, utcnow()],
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def finish_sync(self, outcome: SyncOutcome) -> None:
+        with self.transaction() as con:
+            _close_sync_row(con, outcome)
+
+    def close_interrupted_syncs(self, live_run_ids: set[str]) -> int:
+        """Mark ``processing`` rows of runs that are no longer alive as ``failed``.
+
+        A run killed with SIGKILL cannot close its own row; the next run does it, naming the
+        dead run so the sync_log never shows a sync as running forever.
+        """
+        with self.transaction() as con:
+            rows = con.execute(
+                f"SELECT id, run_id FROM {SYNC_LOG.name} WHERE status IN ('pending', 'processing')"
+            ).fetchall()
+            stale = [(log_id, run) for log_id, run in rows if run not in live_run_ids]
+            for log_id, run in stale:
+                con.execute(
+                    f"UPDATE {SYNC_LOG.name} SET status = 'failed', completed_at = ?, "
+                    "message = ? WHERE id = ?",
+                    [utcnow(), f"interrupted: run {run} ended without closing this sync", log_id],
+                )
+        return len(stale)
+
+    # -- bulk writes ----------------------------------------------------------------------
+
+    def publish_catalog(
+        self,
+        staging_path: Path,
+        tables: Sequence[Table],
+        outcomes: Sequence[SyncOutcome],
+    ) -> dict[str, int]:
+        """Swap the staged catalog tables in and close their sync_log rows, in one transaction.
+
+        Rows are replaced for every key the sync covered (its *scope*). A key in scope that
+        could not be fetched this time (the call failed after its retries) keeps its previous
+        row and older ``synced_at``, rather than vanishing from the analysts' tables.
+        """
+        counts: dict[str, int] = {}
+        with self.connect() as con:
+            con.execute(f"ATTACH '{staging_path}' AS stg (READ_ONLY)")
+            try:
+                with atomic(con):
+                    for table in tables:
+                        counts[table.name] = _swap_table(con, table)
+                    con.execute(
+                        f"INSERT INTO {SYNC_REJECTS.name} SELECT * FROM stg.{SYNC_REJECTS.name}"
+                    )
+                    for outcome in outcomes:
+                        _close_sync_row(con, outcome)
+            finally:
+                con.execute("DETACH stg")
+        return counts
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _prepare_dirs(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the folder for HAIER_DUCKDB_PATH ({self.path.parent}): "
+                f"{exc.strerror}. Point HAIER_DUCKDB_PATH at a writable location."
+            ) from None
+        if not os.access(self.path.parent, os.W_OK):
+            raise StorageError(
+                f"the folder of HAIER_DUCKDB_PATH ({self.path.parent}) is not writable; "
+                "nothing was written. Fix its permissions or point HAIER_DUCKDB_PATH elsewhere."
+            )
+
+    def _open_working(self) -> duckdb.DuckDBPyConnection:
+        try:
+            con = duckdb.connect(str(self.work_path))
+            for statement in SETUP_SQL:
+                con.execute(statement)
+        except duckdb.Error as exc:
+            raise StorageError(
+                f"cannot open the pipeline's working DuckDB file {self.work_path}: {exc}"
+            ) from exc
+        return con
+
+    def _restore_working_file(self) -> None:
+        """Start from the published file when the working file is missing (new machine, cleanup)."""
+        if not self.work_path.exists() and self.path.exists():
+            shutil.copyfile(self.path, self.work_path)
+
+    def _publish(self) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(self.work_path, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            hint = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise StorageError(
+                f"could not publish {self.path}: {hint}. The previous file is unchanged and the "
+                "change is kept in the working file; free space and rerun to publish it."
+            ) from None
+
+    def _write_owner(self) -> None:
+        info = {"pid": os.getpid(), "owner": self.owner, "since": utcnow().isoformat()}
+        with contextlib.suppress(OSError):
+            self._owner_path.write_text(json.dumps(info))
+
+    def _lock_timeout_message(self) -> str:
+        try:
+            info = json.loads(self._owner_path.read_text())
+            holder = f"pid {info['pid']} ({info['owner']}, since {info['since']})"
+        except (OSError, ValueError, KeyError):
+            holder = "another process"
+        return (
+            f"waited {self.lock_timeout_s:.0f} s for the DuckDB writer lock {self._lock_path}, "
+            f"held by {holder}. Let that run finish (see the Dagster runs page) and retry; "
+            "analysts' read-only connections never hold this lock."
+        )
+
+
+@contextlib.contextmanager
+def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, rolled back if anything inside raises."""
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def _close_sync_row(con: duckdb.DuckDBPyConnection, outcome: SyncOutcome) -> None:
+    con.execute(
+        f"UPDATE {SYNC_LOG.name} SET status = ?, total_count = ?, success_count = ?, "
+        "failed_count = ?, api_calls = ?, message = ?, completed_at = ? WHERE id = ?",
+        [
+            outcome.status,
+            outcome.total_count,
+            outcome.success_count,
+            outcome.failed_count,
+            outcome.api_calls,
+            outcome.message,
+            utcnow(),
+            outcome.log_id,
+        ],
+    )
+
+
+def _swap_table(con: duckdb.DuckDBPyConnection, table: Table) -> int:
+    keys = ", ".join(table.key)
+    con.execute(
+        f"CREATE TEMP TABLE carry AS SELECT t.* FROM {table.name} t "
+        f"SEMI JOIN stg.scope_{table.name} USING ({keys}) "
+        f"ANTI JOIN stg.{table.name} USING ({keys})"
+    )
+    con.execute(f"DELETE FROM {table.name}")
+    con.execute(
+        f"INSERT INTO {table.name} SELECT * FROM stg.{table.name} "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY synced_at DESC) = 1"
+    )
+    con.execute(f"INSERT INTO {table.name} SELECT * FROM carry")
+    con.execute("DROP TABLE carry")
+    row = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: Table, rows: pa.Table) -> None:
+    """Insert rows, replacing any with the same key (idempotent re-runs)."""
+    con.register("_rows", rows.select(table.column_names))
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table.name} SELECT * FROM _rows")
+    finally:
+        con.unregister("_rows")
+
+
+def insert_new(con: duckdb.DuckDBPyConnection, table: Table, rows: pa.Table) -> int:
+    """Insert only rows whose key is not there yet; returns how many were new."""
+    before = _count(con, table)
+    con.register("_rows", rows.select(table.column_names))
+    try:
+        con.execute(f"INSERT OR IGNORE INTO {table.name} SELECT * FROM _rows")
+    finally:
+        con.unregister("_rows")
+    return _count(con, table) - before
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: Table) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
