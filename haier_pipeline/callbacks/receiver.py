@@ -1,0 +1,291 @@
+"""The HTTP endpoint that Haier calls with order outcomes (haier-api.md section 4).
+
+A callback is answered with success only after it is durably spooled (``spool.write``): if we
+crash before answering, Haier sees no success and sends it again, so nothing acknowledged is
+ever lost. Anything refused changes nothing on disk. The receiver knows nothing of DuckDB or
+Dagster; the pipeline drains the spool at its own pace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl
+
+from haier_pipeline.callbacks import spool
+from haier_pipeline.callbacks.model import Callback, InvalidCallback, format_timestamp
+from haier_pipeline.callbacks.signing import SIGN_FIELD, verify
+
+LOG = logging.getLogger("haier_pipeline.callbacks")
+
+MAX_BODY_BYTES = 64 * 1024
+"""A callback is a few hundred bytes (FailMsg is at most 100 characters); more is abuse."""
+READ_TIMEOUT_S = 10.0
+"""A client that stalls mid-request must not hold a thread, or ``stop()``, for ever."""
+
+SHUTDOWN_POLL_S = 0.05
+"""How often the serving loop checks for ``stop()``; the stdlib's 0.5 s makes stops sluggish."""
+
+APP_KEY_ENV = "HAIER_CALLBACK_APP_KEY"
+SECRET_ENV = "HAIER_CALLBACK_SECRET"
+SPOOL_ENV = "HAIER_CALLBACK_SPOOL"
+DEFAULT_SPOOL = "data/callbacks"
+
+Answer = tuple[int, dict[str, Any]]
+
+
+class CallbackReceiver:
+    """A threaded HTTP server that verifies, spools and acknowledges Haier callbacks.
+
+    Use as a context manager (``with CallbackReceiver(...) as receiver: receiver.url``) or call
+    ``start()`` and ``stop()``. The socket is bound in the constructor so that ``url`` is
+    known, and a busy port fails, before any thread starts.
+    """
+
+    def __init__(
+        self,
+        spool_dir: Path | str,
+        app_key: str,
+        secret: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if not app_key.strip() or not secret.strip():
+            raise ValueError("CallbackReceiver needs a non-blank app_key and secret")
+        self.spool_dir = Path(spool_dir)
+        self._app_key = app_key
+        self._secret = secret
+        spool.ensure_layout(self.spool_dir)
+        handler = type("BoundCallbackHandler", (_CallbackHandler,), {"receiver": self})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> CallbackReceiver:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                name="haier-callbacks",
+                daemon=True,
+            )
+            self._thread.start()
+            LOG.info("callback receiver listening on %s, spooling to %s", self.url, self.spool_dir)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, let requests in flight finish their spooling, release the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> CallbackReceiver:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def answer(self, body: bytes, received_at: datetime, client: str) -> Answer:
+        """Decide on one request body: refuse it, or spool it and acknowledge it."""
+        try:
+            fields = _parse_form(body)
+        except InvalidCallback as error:
+            return _refuse(400, "bad_request", str(error), client)
+        if not hmac.compare_digest(fields.get("AppKey", "").encode(), self._app_key.encode()):
+            reason = f"AppKey {fields.get('AppKey', '')!r} is not the one agreed with us"
+            return _refuse(401, "unauthorized", reason, client)
+        if not verify(fields, self._secret):
+            missing = not fields.get(SIGN_FIELD, "").strip()
+            reason = "Sign is missing" if missing else "Sign does not match the form fields"
+            return _refuse(401, "unauthorized", reason, client)
+        try:
+            callback = Callback.from_form(fields, received_at)
+        except InvalidCallback as error:
+            return _refuse(400, "bad_request", str(error), client)
+        return self._spool(callback, client)
+
+    def _spool(self, callback: Callback, client: str) -> Answer:
+        try:
+            path = spool.write(self.spool_dir, callback)
+        except OSError:
+            LOG.exception("callback for order %s NOT spooled", callback.platform_order_no)
+            return _refuse(500, "internal_error", "could not store the callback; resend", client)
+        LOG.info(
+            "callback accepted from %s: %s order %s state %s, spooled as %s",
+            client,
+            callback.method,
+            callback.platform_order_no,
+            callback.state,
+            path.name,
+        )
+        return 200, {
+            "success": True,
+            "code": "success",
+            "description": "成功",
+            "timeStamp": format_timestamp(datetime.now(UTC)),
+            "data": {
+                "statusCode": "200",
+                "message": "成功",
+                "platformOrderNo": callback.platform_order_no,
+            },
+        }
+
+
+class _CallbackHandler(BaseHTTPRequestHandler):
+    """One connection per request (HTTP/1.0): no idle keep-alive can block ``stop()``."""
+
+    receiver: CallbackReceiver
+    server_version = "haier-callbacks"
+    timeout = READ_TIMEOUT_S
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:
+        received_at = datetime.now(UTC)
+        client = self.client_address[0]
+        length = self._content_length()
+        if length is None:
+            status, answer = _refuse(411, "bad_request", "Content-Length is required", client)
+        elif length > MAX_BODY_BYTES:
+            reason = f"body of {length} bytes exceeds {MAX_BODY_BYTES}"
+            status, answer = _refuse(413, "bad_request", reason, client)
+        else:
+            body = self.rfile.read(length)
+            if len(body) < length:
+                reason = "body is shorter than its Content-Length"
+                status, answer = _refuse(400, "bad_request", reason, client)
+            else:
+                status, answer = self.receiver.answer(body, received_at, client)
+        self._send(status, answer)
+
+    def _content_length(self) -> int | None:
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            return None
+        return length if length >= 0 else None
+
+    def _send(self, status: int, answer: Mapping[str, Any]) -> None:
+        payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Route the stdlib's per-request lines (request line only, no body) to our logger."""
+        LOG.debug("%s " + format, self.client_address[0], *args)
+
+
+def _parse_form(body: bytes) -> dict[str, str]:
+    """Decode an x-www-form-urlencoded UTF-8 body; a repeated field is refused as ambiguous."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidCallback("body is not UTF-8 x-www-form-urlencoded form data") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise InvalidCallback(f"form field {name} appears more than once")
+        fields[name] = value
+    return fields
+
+
+def _refuse(status: int, code: str, reason: str, client: str) -> Answer:
+    LOG.warning("callback refused from %s (HTTP %s): %s", client, status, reason)
+    return status, {
+        "success": False,
+        "code": code,
+        "description": reason,
+        "timeStamp": format_timestamp(datetime.now(UTC)),
+    }
+
+
+class _MissingEnv(Exception):
+    pass
+
+
+def _required_env(name: str, meaning: str) -> str:
+    value = os.environ.get(name, "")
+    if not value.strip():
+        raise _MissingEnv(f"environment variable {name} is not set; set it to {meaning}")
+    return value
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="haier-pipeline callbacks",
+        description="Receive Haier order callbacks and spool them for the pipeline.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8766, help="port to listen on (0: any)")
+    parser.add_argument(
+        "--spool",
+        type=Path,
+        default=Path(os.environ.get(SPOOL_ENV) or DEFAULT_SPOOL),
+        help=f"spool folder (default: ${SPOOL_ENV} or {DEFAULT_SPOOL})",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the receiver until SIGINT or SIGTERM; exit 2 on missing configuration."""
+    args = _parse_args(argv)
+    try:
+        app_key = _required_env(APP_KEY_ENV, "the AppKey Haier sends in callbacks")
+        secret = _required_env(SECRET_ENV, "the callback signing secret agreed with Haier")
+    except _MissingEnv as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        spool.ensure_layout(args.spool)
+    except OSError as error:
+        print(f"error: cannot create the spool folder {args.spool} ({error})", file=sys.stderr)
+        return 1
+    try:
+        receiver = CallbackReceiver(args.spool, app_key, secret, args.host, args.port)
+    except OSError as error:
+        print(f"error: cannot listen on {args.host}:{args.port} ({error})", file=sys.stderr)
+        return 1
+    with receiver:
+        print(f"listening on {receiver.url}, spooling to {args.spool}", flush=True)
+        _wait_for_stop_signal()
+    return 0
+
+
+def _wait_for_stop_signal() -> None:
+    """Block until SIGINT or SIGTERM, so that both stop the server cleanly (in-flight
+    callbacks finish spooling and get their answer)."""
+    stopping = threading.Event()
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in signums}
+    try:
+        stopping.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,146 @@
+"""An append-only folder of verified callbacks between the receiver and the pipeline.
+
+The receiver answers Haier only after a callback is durably in ``pending/``, so a callback that
+Haier saw acknowledged is never lost, even if the pipeline is down for days. The pipeline reads
+``pending(spool_dir)``, applies each callback and then calls ``mark_done``. A consumer that
+crashes between applying and ``mark_done`` sees the same callback again on its next run, and
+Haier itself may send a callback twice: consumers must apply updates idempotently (e.g. set the
+order status from the callback, never toggle or count).
+
+Layout: ``tmp/`` (files being written), ``pending/`` (complete, not yet applied), ``done/``
+(applied, kept for audits). File names are ``<UTC arrival time to the ns>-<uuid>.json`` so
+that sorting names gives arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from haier_pipeline.callbacks.model import Callback
+
+PENDING = "pending"
+DONE = "done"
+TMP = "tmp"
+FORMAT_VERSION = 1
+_DATETIME_FIELDS = ("timestamp", "received_at")
+
+
+class SpoolError(RuntimeError):
+    """A file in the spool cannot be read back; someone must look at it by hand."""
+
+
+@dataclass(frozen=True)
+class SpooledCallback(Callback):
+    """A callback as read back from ``pending/``; ``path`` is the file that holds it."""
+
+    path: Path
+
+
+_clock_lock = threading.Lock()
+_last_ns = 0
+
+
+def write(spool_dir: Path, callback: Callback) -> Path:
+    """Durably add ``callback`` to ``pending/`` and return its file.
+
+    The file appears in ``pending/`` complete or not at all (written in ``tmp/``, fsynced,
+    renamed, directory fsynced), so a reader never sees half a callback and a crash never
+    leaves one that the receiver has acknowledged missing.
+    """
+    pending_dir, tmp_dir, _ = ensure_layout(Path(spool_dir))
+    name = f"{_arrival_stamp()}-{uuid.uuid4().hex}.json"
+    tmp_path = tmp_dir / name
+    payload = json.dumps(_to_record(callback), ensure_ascii=False, indent=1).encode("utf-8")
+    with open(tmp_path, "wb") as file:
+        file.write(payload)
+        file.flush()
+        os.fsync(file.fileno())
+    final_path = pending_dir / name
+    os.replace(tmp_path, final_path)
+    _fsync_dir(pending_dir)
+    return final_path
+
+
+def pending(spool_dir: Path) -> list[SpooledCallback]:
+    """Every callback not yet marked done, oldest arrival first."""
+    pending_dir = Path(spool_dir) / PENDING
+    if not pending_dir.is_dir():
+        return []
+    return [_read(path) for path in sorted(pending_dir.glob("*.json"))]
+
+
+def mark_done(callback: SpooledCallback) -> None:
+    """Move the callback's file to ``done/``; a file already moved there is fine."""
+    source = callback.path
+    target = source.parent.parent / DONE / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except FileNotFoundError:
+        if not target.exists():
+            raise FileNotFoundError(
+                f"spooled callback {source.name} (order {callback.platform_order_no}) is in "
+                f"neither {source.parent} nor {target.parent}; was the spool edited by hand?"
+            ) from None
+
+
+def ensure_layout(spool_dir: Path) -> tuple[Path, Path, Path]:
+    """Create ``pending/``, ``tmp/`` and ``done/`` so that permission errors show at start."""
+    dirs = (spool_dir / PENDING, spool_dir / TMP, spool_dir / DONE)
+    for directory in dirs:
+        directory.mkdir(parents=True, exist_ok=True)
+    return dirs
+
+
+def _arrival_stamp() -> str:
+    """A UTC time to the ns, strictly increasing within this process.
+
+    Strictly increasing so that two callbacks in the same clock tick, or across a backwards
+    clock step, still sort in the order they were written.
+    """
+    global _last_ns
+    with _clock_lock:
+        _last_ns = max(time.time_ns(), _last_ns + 1)
+        now_ns = _last_ns
+    seconds, nanos = divmod(now_ns, 1_000_000_000)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"{nanos:09d}Z"
+
+
+def _to_record(callback: Callback) -> dict[str, Any]:
+    record = {"format_version": FORMAT_VERSION, **asdict(callback)}
+    record.pop("path", None)
+    for key in _DATETIME_FIELDS:
+        record[key] = record[key].isoformat()
+    return record
+
+
+def _read(path: Path) -> SpooledCallback:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.pop("format_version") != FORMAT_VERSION:
+            raise ValueError(f"format_version is not {FORMAT_VERSION}")
+        for key in _DATETIME_FIELDS:
+            record[key] = datetime.fromisoformat(record[key])
+        return SpooledCallback(path=path, **record)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SpoolError(
+            f"spooled callback {path} cannot be read ({error}); move it out of "
+            f"{path.parent} after checking it by hand, then rerun"
+        ) from error
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename: without this a power cut can undo it on some filesystems."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
