@@ -1,0 +1,393 @@
+"""Turn a shop's order file into an ``Order``, and check it against the catalog and stock.
+
+Order files are written and fixed by people, so every check runs and all problems come back in
+one ``InvalidOrder``: a round trip per mistake is what makes order intake slow. Each problem
+names the field (with the item index) and says what to write instead. Types are strict (text in
+quotes, quantities and times as integers, no binary floats for money) because the values go on
+to YLH, which is strict too, and a guess here would be a wrong order there.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from haier_pipeline.orders.model import (
+    Order,
+    OrderDefaults,
+    OrderItem,
+    from_epoch_ms,
+    is_delivery_install,
+)
+
+_PRODUCT_CODE = re.compile(r"[A-Z0-9]{9}")
+_MOBILE = re.compile(r"1[0-9]{10}")
+_COUNTY_CODE = re.compile(r"[0-9]{6}")
+_AMOUNT_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# Outside 2000..2100 a "millisecond" time is almost always seconds or microseconds by mistake.
+_EARLIEST_MS = 946_684_800_000
+_LATEST_MS = 4_102_444_800_000
+
+# Every field of the order file format, with what it holds, worded to follow "add" or "write".
+_HINTS = {
+    "soId": "the shop's sub-order number as text (unique per order)",
+    "onlineNo": "the platform order number as text",
+    "countyCode": "the 6-digit county code of the delivery address, e.g. 110101",
+    "consigneeName": "the consignee's name",
+    "consigneeMobile": "the consignee's 11-digit mobile number starting with 1",
+    "province": "the delivery province",
+    "city": "the delivery city",
+    "area": "the delivery district",
+    "town": "the delivery town or street",
+    "detailAddress": "the street address",
+    "totalQty": "the total quantity of all items as an integer",
+    "totalAmt": "the order total, the sum of actualPrice × itemQty",
+    "createTime": "the order time in milliseconds since the epoch, e.g. 1746000000000",
+    "distributionTime": "the delivery time in milliseconds since the epoch",
+    "installTime": "the installation time in milliseconds since the epoch",
+    "remark": "the remark as text",
+    "governmentOrder": "true or false (national-subsidy order)",
+    "deliveryInstall": '"true" or "false"',
+    "itemList": "the list of ordered items",
+    "sourceSystem": "the source system name",
+    "shopName": "the shop name",
+    "sellerCode": "the seller code",
+    "productCode": "the 9-character Haier product code, e.g. GA0SZC00U",
+    "itemQty": "the quantity as an integer",
+    "retailPrice": "the unit retail price, e.g. 1999.00",
+    "discountAmount": "the unit discount, 0 when there is none",
+    "actualPrice": "the unit price actually paid, e.g. 1899.00",
+    "isGift": "true or false",
+}
+_ITEM_FIELDS = frozenset(
+    {"productCode", "itemQty", "retailPrice", "discountAmount", "actualPrice", "isGift"}
+)
+_ORDER_FIELDS = frozenset(_HINTS) - _ITEM_FIELDS
+_CONFIGURED_BY = {
+    "sourceSystem": "HAIER_SOURCE_SYSTEM",
+    "shopName": "HAIER_SHOP_NAME",
+    "sellerCode": "the seller code setting",
+}
+
+
+class InvalidOrder(ValueError):
+    """An order file that cannot be pushed as it stands; ``problems`` lists every reason."""
+
+    def __init__(self, so_id: str | None, source: str, problems: list[str]) -> None:
+        # All three go to ValueError so that the exception pickles (Dagster ships errors around).
+        super().__init__(so_id, source, problems)
+        self.so_id = so_id
+        self.source = source
+        self.problems = problems
+
+    def __str__(self) -> str:
+        record = f"order {self.so_id!r}" if self.so_id else "order"
+        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        lines = "".join(f"\n  - {problem}" for problem in self.problems)
+        return f"{record} in {self.source} is invalid ({count}):{lines}"
+
+
+def parse_order(raw: Mapping[str, Any], defaults: OrderDefaults, *, source: str) -> Order:
+    """Build an Order from a file's JSON object, or raise InvalidOrder listing every problem.
+
+    ``raw`` must come from ``read_order_file`` (or any json.loads with parse_float=Decimal):
+    a binary float for money is refused, since it has already lost the exact amount.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidOrder(None, source, [f"the order is {_show(raw)}; write one JSON object"])
+    problems: list[str] = []
+    fields = _Fields(raw, "", problems)
+    _report_unknown(raw, _ORDER_FIELDS, "", problems)
+    values: dict[str, Any] = {
+        "so_id": fields.text("soId"),
+        "online_no": fields.text("onlineNo"),
+        "county_code": fields.text("countyCode", pattern=_COUNTY_CODE),
+        "consignee_name": fields.text("consigneeName"),
+        "consignee_mobile": fields.text("consigneeMobile", pattern=_MOBILE),
+        "province": fields.text("province"),
+        "city": fields.text("city"),
+        "area": fields.text("area"),
+        "town": fields.text("town", required=False),
+        "detail_address": fields.text("detailAddress"),
+        "total_qty": fields.whole("totalQty"),
+        "total_amt": fields.money("totalAmt"),
+        "create_time": fields.epoch_ms("createTime"),
+        "distribution_time": fields.epoch_ms("distributionTime", required=False),
+        "install_time": fields.epoch_ms("installTime", required=False),
+        "remark": fields.text("remark", required=False),
+        "government_order": fields.flag("governmentOrder"),
+        "source_system": fields.configured("sourceSystem", defaults.source_system),
+        "shop_name": fields.configured("shopName", defaults.shop_name),
+        "seller_code": fields.configured("sellerCode", defaults.seller_code),
+        "items": _parse_items(raw.get("itemList"), problems),
+    }
+    _check_totals(values, problems)
+    _check_delivery_install(raw.get("deliveryInstall"), values, problems)
+    if problems:
+        raise InvalidOrder(_record_id(raw), source, problems)
+    return Order(**values)
+
+
+def check_catalog(order: Order, procurable: Mapping[str, bool]) -> list[str]:
+    """Problems with products the last catalog sync did not list or found not procurable.
+
+    ``procurable`` maps product code to products.is_procurable; an empty list means the order
+    can be pushed as far as the catalog knows.
+    """
+    problems = []
+    for index, item in enumerate(order.items):
+        field = f"itemList[{index}].productCode"
+        if item.product_code not in procurable:
+            problems.append(
+                f"{field}: {item.product_code} is not in the synced catalog; run catalog_sync "
+                "(with the code in HAIER_PRODUCT_CODES if that is set) or remove the item"
+            )
+        elif not procurable[item.product_code]:
+            problems.append(
+                f"{field}: {item.product_code} is not procurable per the last catalog sync; "
+                "remove the item, or run catalog_sync if Haier has since released it"
+            )
+    return problems
+
+
+def check_stock(order: Order, available: Mapping[str, int]) -> list[str]:
+    """Shortfalls in the order's county, one line per product with both quantities.
+
+    ``available`` maps product code to stock_qty in order.county_code; a product with no entry
+    was never queried there, which is reported apart from a stock of zero.
+    """
+    county = order.county_code
+    problems = []
+    for code, ordered in order.quantities_by_product().items():
+        if code not in available:
+            problems.append(
+                f"{code}: ordered {ordered}, no stock figure for county {county}; "
+                f"add {county} to HAIER_COUNTY_CODES and run catalog_sync"
+            )
+        elif available[code] < ordered:
+            problems.append(
+                f"{code}: ordered {ordered}, available {available[code]} in county {county}"
+            )
+    return problems
+
+
+class _Fields:
+    """Reads typed fields of one JSON object, noting each problem instead of stopping.
+
+    A reader returns None for a field it could not read; parse_order raises before any None
+    reaches an Order.
+    """
+
+    def __init__(self, raw: Mapping[str, Any], where: str, problems: list[str]) -> None:
+        self._raw = raw
+        self._where = where
+        self._problems = problems
+
+    def _fail(self, key: str, message: str) -> None:
+        self._problems.append(f"{self._where}{key}: {message}")
+
+    def _present(self, key: str, required: bool) -> Any:
+        value = self._raw.get(key)
+        if value is None and required:
+            self._fail(key, f"is missing; add {_HINTS[key]}")
+        return value
+
+    def text(
+        self, key: str, *, required: bool = True, pattern: re.Pattern[str] | None = None
+    ) -> Any:
+        value = self._present(key, required)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self._fail(key, f"{_show(value)} is not text; write {_HINTS[key]} in quotes")
+        elif required and not value.strip():
+            self._fail(key, f"is blank; write {_HINTS[key]}")
+        elif pattern is not None and not pattern.fullmatch(value):
+            self._fail(key, f"{value!r} is malformed; write {_HINTS[key]}")
+        else:
+            return value
+        return None
+
+    def configured(self, key: str, default: str | None) -> Any:
+        """A field the file may leave out; configuration fills it in."""
+        if self._raw.get(key) is not None:
+            return self.text(key)
+        if default is None or not default.strip():
+            self._fail(
+                key,
+                f"is missing and no default is configured; add {_HINTS[key]} "
+                f"or configure {_CONFIGURED_BY[key]}",
+            )
+            return None
+        return default
+
+    def whole(self, key: str) -> Any:
+        """A positive integer; 3.0 is accepted as 3 since JSON writers differ on that."""
+        value = self._present(key, required=True)
+        if value is None:
+            return None
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self._fail(key, f"{_show(value)} is not a whole number; write {_HINTS[key]}")
+        elif value < 1:
+            self._fail(key, f"{value} is not positive; write {_HINTS[key]} of at least 1")
+        else:
+            return value
+        return None
+
+    def money(self, key: str) -> Any:
+        """A non-negative amount in yuan with at most 2 decimals (fen), as DECIMAL(18,2) holds."""
+        value = self._present(key, required=True)
+        if value is None:
+            return None
+        amount = self._amount(key, value)
+        if amount is None:
+            return None
+        if amount < 0:
+            self._fail(key, f"{amount} is negative; write an amount of 0 or more")
+        elif (amount * 100) != (amount * 100).to_integral_value():
+            self._fail(key, f"{amount} has more than 2 decimal places; round it to the fen (0.01)")
+        else:
+            return amount
+        return None
+
+    def _amount(self, key: str, value: Any) -> Decimal | None:
+        if isinstance(value, float):
+            self._fail(
+                key,
+                f"{value!r} is a binary float, which cannot hold money exactly; "
+                "read order files with read_order_file (json parse_float=Decimal)",
+            )
+        elif isinstance(value, str) and _AMOUNT_TEXT.fullmatch(value.strip()):
+            return Decimal(value.strip())
+        elif isinstance(value, Decimal) and value.is_finite():
+            return value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return Decimal(value)
+        else:
+            self._fail(key, f"{_show(value)} is not an amount; write {_HINTS[key]}")
+        return None
+
+    def epoch_ms(self, key: str, *, required: bool = True) -> Any:
+        value = self._present(key, required)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self._fail(key, f"{_show(value)} is not an integer; write {_HINTS[key]}")
+        elif not _EARLIEST_MS <= value < _LATEST_MS:
+            self._fail(
+                key,
+                f"{value} is not a time between 2000 and 2100 in milliseconds; "
+                f"write {_HINTS[key]} (not seconds or microseconds)",
+            )
+        else:
+            return from_epoch_ms(value)
+        return None
+
+    def flag(self, key: str) -> Any:
+        """An optional JSON boolean; "true" in quotes is refused rather than guessed at."""
+        value = self._present(key, required=False)
+        if value is None or isinstance(value, bool):
+            return value
+        self._fail(key, f"{_show(value)} is not a boolean; write {_HINTS[key]} without quotes")
+        return None
+
+
+def _parse_items(raw_items: Any, problems: list[str]) -> tuple[OrderItem | None, ...]:
+    """Items in file order; an unreadable item is None so that totals are not checked."""
+    if raw_items is None:
+        problems.append(f"itemList: is missing; add {_HINTS['itemList']}")
+        return ()
+    if not isinstance(raw_items, list):
+        problems.append(f"itemList: {_show(raw_items)} is not a list; write a JSON list of items")
+        return ()
+    if not raw_items:
+        problems.append("itemList: is empty; add at least one item")
+    return tuple(_parse_item(raw, f"itemList[{i}].", problems) for i, raw in enumerate(raw_items))
+
+
+def _parse_item(raw: Any, where: str, problems: list[str]) -> OrderItem | None:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where[:-1]}: {_show(raw)} is not an item; write a JSON object")
+        return None
+    before = len(problems)
+    _report_unknown(raw, _ITEM_FIELDS, where, problems)
+    fields = _Fields(raw, where, problems)
+    values = {
+        "product_code": fields.text("productCode", pattern=_PRODUCT_CODE),
+        "item_qty": fields.whole("itemQty"),
+        "retail_price": fields.money("retailPrice"),
+        "discount_amount": fields.money("discountAmount"),
+        "actual_price": fields.money("actualPrice"),
+        "is_gift": fields.flag("isGift"),
+    }
+    return None if len(problems) > before else OrderItem(**values)
+
+
+def _check_totals(values: Mapping[str, Any], problems: list[str]) -> None:
+    """Exact Decimal sums: YLH refuses an order whose totals disagree (AMOUNT_MISMATCH)."""
+    items = values["items"]
+    if not items or None in items:
+        return
+    quantity = sum(item.item_qty for item in items)
+    if values["total_qty"] is not None and values["total_qty"] != quantity:
+        problems.append(
+            f"totalQty: {values['total_qty']} differs from the sum of itemQty ({quantity}); "
+            "correct totalQty or the item quantities"
+        )
+    amount = sum((item.actual_price * item.item_qty for item in items), Decimal(0))
+    if values["total_amt"] is not None and values["total_amt"] != amount:
+        problems.append(
+            f"totalAmt: {values['total_amt']} differs from the sum of actualPrice × itemQty "
+            f"({amount}); correct totalAmt or the item prices"
+        )
+
+
+def _check_delivery_install(given: Any, values: Mapping[str, Any], problems: list[str]) -> None:
+    """deliveryInstall is derived from the two times; a file that says otherwise is ambiguous."""
+    together = is_delivery_install(values["distribution_time"], values["install_time"])
+    derived = "true" if together else "false"
+    if given is None or given == derived or given is together:
+        return
+    problems.append(
+        f"deliveryInstall: {_show(given)} contradicts distributionTime and installTime "
+        f"(which give {derived!r}); leave deliveryInstall out, it is derived from the times"
+    )
+
+
+def _report_unknown(
+    raw: Mapping[str, Any], known: frozenset[str], where: str, problems: list[str]
+) -> None:
+    """A misspelt optional field (instalTime) would otherwise vanish without a word."""
+    for key in raw:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known fields: {', '.join(sorted(known))}"
+        problems.append(f"{where}{key}: is not a field of the order format; {hint}")
+
+
+def _record_id(raw: Mapping[str, Any]) -> str | None:
+    so_id = raw.get("soId")
+    return so_id if isinstance(so_id, str) and so_id.strip() else None
+
+
+def _show(value: Any) -> str:
+    """A value as the shop wrote it in JSON, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
