@@ -58,7 +58,7 @@ def _demo(argv: list[str]) -> int:
         os.environ.update(sandbox.env(HAIER_DUCKDB_PATH=args.duckdb))
         from haier_pipeline.definitions import build_defs
 
-        job = build_defs().get_job_def("catalog_sync")
+        job = build_defs().resolve_job_def("catalog_sync")
         instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
         with instance or DagsterInstance.ephemeral() as active:
             result = job.execute_in_process(instance=active, raise_on_error=False)

@@ -105,6 +105,7 @@ class CatalogSync:
         *,
         counties: Sequence[str],
         product_codes: Sequence[str] = (),
+        max_workers: int = 32,
         log: Log | None = None,
     ) -> None:
         self.client = client
@@ -113,7 +114,7 @@ class CatalogSync:
         self.counties = list(dict.fromkeys(counties))
         self.product_codes = list(dict.fromkeys(product_codes))
         self.log = log or logging.getLogger(__name__)
-        self.workers = client.max_workers
+        self.workers = max_workers
 
     def run(self) -> CatalogResult:
         """Extract, stage, publish; if nothing loads, close the sync_log rows and raise."""

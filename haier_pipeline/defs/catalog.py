@@ -5,8 +5,6 @@ see products of today with prices of yesterday). The work itself is ``CatalogSyn
 module only wires resources in and turns the result into what the Dagster UI shows.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -87,7 +85,7 @@ def catalog(
     duckdb_warehouse: WarehouseResource,
 ) -> Iterator[MaterializeResult]:
     """Extract products, prices and stock from Haier and publish them to DuckDB atomically."""
-    warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run_id} (catalog_sync)")
+    warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (catalog_sync)")
     closed = warehouse.close_interrupted_syncs(live_run_ids(context.instance))
     if closed:
         context.log.warning(f"closed {closed} sync_log row(s) left open by interrupted runs")
@@ -95,9 +93,10 @@ def catalog(
         result = CatalogSync(
             client,
             warehouse,
-            context.run_id,
+            context.run.run_id,
             counties=catalog_scope.counties(),
             product_codes=catalog_scope.products(),
+            max_workers=haier.max_workers,
             log=context.log,
         ).run()
         stats = client.stats

@@ -4,8 +4,6 @@ Each check is one SQL query that counts offending rows in the file analysts read
 check shows the count and a few example keys in the UI, and anyone can rerun the query.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, asset_check

@@ -1,0 +1,60 @@
+"""Fixtures shared across the suite: a sandbox on 127.0.0.1 and a pipeline pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, ExecuteInProcessResult
+
+from haier_pipeline.definitions import build_defs
+from haier_pipeline.sandbox import SandboxServer
+
+
+@dataclass
+class Pipeline:
+    """The pipeline's environment in a test: its sandbox, DuckDB path and Dagster instance."""
+
+    sandbox: SandboxServer
+    duckdb_path: Path
+    instance: DagsterInstance
+
+    def run(self, job: str, **kwargs: object) -> ExecuteInProcessResult:
+        """Run a job as Dagster would, with definitions built from the current environment."""
+        definition = build_defs().resolve_job_def(job)
+        return definition.execute_in_process(instance=self.instance, raise_on_error=False, **kwargs)
+
+    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        import duckdb
+
+        with duckdb.connect(str(self.duckdb_path), read_only=True) as con:
+            return con.execute(sql, list(params)).fetchall()
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
+    """A small sandbox; ``@pytest.mark.parametrize('sandbox', [{...}], indirect=True)`` tunes it."""
+    options = {"size": 120, "seed": 7, "rate_limit": None, **getattr(request, "param", {})}
+    with SandboxServer(**options) as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Pipeline]:
+    duckdb_path = tmp_path / "data" / "haier.duckdb"
+    env = sandbox.env(
+        HAIER_DUCKDB_PATH=str(duckdb_path),
+        HAIER_ORDER_INBOX=str(tmp_path / "data" / "orders" / "inbox"),
+        HAIER_CALLBACK_SPOOL=str(tmp_path / "data" / "callbacks"),
+        HAIER_RATE_LIMIT="1000",  # the sandbox here is unlimited; keep the suite fast
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with DagsterInstance.local_temp(str(home)) as instance:
+        yield Pipeline(sandbox, duckdb_path, instance)
