@@ -1,0 +1,292 @@
+"""The call machinery both Haier clients share: pacing, retries, tokens, the envelope.
+
+Every decision about what to retry lives in :meth:`Transport._attempt` and
+:meth:`Transport.exchange`; the clients only say which URL to call with which body. All Haier
+calls are lookups or the soId-keyed order push, which the server deduplicates, so repeating
+a POST after a transient failure is safe.
+
+Retried (at most ``RetryPolicy.max_retries`` times, each attempt paced by the rate limiter):
+429, 500, 502, 503, 504, timeouts, dropped connections, and a 2xx answer that is not JSON.
+The last one is a judgement call: an HTML page in place of JSON comes from a gateway, WAF or
+proxy between us and Haier, which is usually momentary; the retry budget is small, so a URL
+that always answers HTML still fails within seconds with a HaierProtocolError.
+Not retried: 400, 403, 404 and other statuses, ``success: false``. 401: the token is
+fetched anew once and the call repeated once; if the new token is refused too (under load a
+gateway can revoke again between our refresh and our retry), the same happens again, at most
+``max_retries`` times, before HaierAuthError.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from haier_pipeline.haier import fields, jsonio
+from haier_pipeline.haier.errors import (
+    HaierAuthError,
+    HaierBusinessError,
+    HaierError,
+    HaierHttpError,
+    HaierProtocolError,
+    HaierTransientError,
+)
+from haier_pipeline.haier.masking import get_logger, mask, register_secrets
+from haier_pipeline.haier.ratelimit import shared_pacer
+from haier_pipeline.haier.retry import RetryPolicy, parse_retry_after
+from haier_pipeline.haier.stats import CallStats, StatsCounter
+from haier_pipeline.haier.tokens import Token, TokenCache, parse_token
+
+log = get_logger(__name__)
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+_EXCERPT_CHARS = 200
+_NOT_JSON = object()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A final (non-transient) answer: its status, parsed JSON body and a masked excerpt."""
+
+    status: int
+    payload: Any
+    excerpt: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class _Transient:
+    cause: BaseException
+    retry_after: float | None = None
+
+
+class Transport:
+    """One HTTP session, rate limiter, retry policy, token cache and statistics per client.
+
+    ``fetch_token`` gets a new token (it may call :meth:`exchange`); ``credentials_hint``
+    names the settings to check when the token is refused.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        rate_limit: float,
+        timeout_s: float,
+        max_workers: int,
+        retry: RetryPolicy | None,
+        fetch_token: Callable[[Transport], Token],
+        credentials_hint: str,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers is {max_workers}; use 1 or more")
+        self.retry = retry or RetryPolicy()
+        self.credentials_hint = credentials_hint
+        self._timeout_s = timeout_s
+        self._pacer = shared_pacer(client_id, rate_limit)
+        self._stats = StatsCounter()
+        self._session = requests.Session()
+        # pool_block: more threads than connections wait for one instead of opening and
+        # discarding extra connections (requests' default pool holds only 10).
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max_workers, pool_block=True)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._tokens = TokenCache(
+            lambda: self._new_token(fetch_token),
+            on_refresh=lambda: self._stats.add("token_refreshes"),
+        )
+
+    @property
+    def stats(self) -> CallStats:
+        return self._stats.snapshot()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def call(self, url: str, body: Any) -> Any:
+        """An authenticated JSON call; returns the payload (``data`` or the bare answer)."""
+        endpoint = endpoint_of(url)
+        token = self._tokens.get()
+        reply = self.exchange(url, json_body=body, token=token)
+        for _ in range(self.retry.max_retries):
+            if reply.status != 401:
+                break
+            log.info("%s refused the access token; fetching a new one and retrying", endpoint)
+            self._tokens.invalidate(token)
+            token = self._tokens.get()
+            reply = self.exchange(url, json_body=body, token=token)
+        if reply.status == 401:
+            raise HaierAuthError(
+                endpoint,
+                "every freshly issued token was refused too (revoked at once each time, or "
+                "issued by another gateway)",
+                f"that {self.credentials_hint} are authorised for this API and that the token "
+                "URL belongs to the same gateway as the base URL",
+            )
+        return self.payload(endpoint, reply)
+
+    def payload(self, endpoint: str, reply: Reply) -> Any:
+        """The payload of a 2xx answer, or the error its status or envelope stands for."""
+        if not reply.ok:
+            raise HaierHttpError(reply.status, endpoint, reply.excerpt)
+        body = reply.payload
+        if not (isinstance(body, Mapping) and fields.SUCCESS in body):
+            return body  # older gateways answer with the bare payload
+        success = body[fields.SUCCESS]
+        if success in (True, "true"):
+            return body.get(fields.DATA)
+        if success in (False, "false"):
+            self._stats.add("business_failures")
+            code, message = body.get(fields.CODE), body.get(fields.MESSAGE)
+            raise HaierBusinessError(str(code), mask(str(message)), endpoint, body.get(fields.DATA))
+        raise HaierProtocolError(endpoint, f"'{fields.SUCCESS}' is {success!r}, not true or false")
+
+    def token_from(self, url: str, reply: Reply) -> Token:
+        """The token in a token endpoint's answer; refusals become HaierAuthError.
+
+        400 counts as a refusal too: OAuth2 servers answer a wrong password with 400
+        ``invalid_grant``.
+        """
+        endpoint = endpoint_of(url)
+        if reply.status in (400, 401):
+            raise HaierAuthError(
+                endpoint, f"the token URL answered HTTP {reply.status}", self.credentials_hint
+            )
+        try:
+            return parse_token(endpoint, self.payload(endpoint, reply))
+        except HaierBusinessError as exc:
+            detail = f"the token request was refused ({exc.code}: {exc.message})"
+            raise HaierAuthError(endpoint, detail, self.credentials_hint) from exc
+
+    def exchange(
+        self,
+        url: str,
+        *,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        token: str | None = None,
+    ) -> Reply:
+        """POST with transient failures retried; returns the first non-transient answer."""
+        endpoint = endpoint_of(url)
+        data, all_headers = _encode(json_body, form, headers, token)
+        attempts = self.retry.max_retries + 1
+        outcome: Reply | _Transient = _Transient(RuntimeError("no attempt made"))
+        for attempt in range(attempts):
+            if attempt:
+                self._pause(endpoint, attempt, outcome)
+            outcome = self._attempt(endpoint, url, data, all_headers)
+            if isinstance(outcome, Reply):
+                return outcome
+        return self._give_up(endpoint, attempts, outcome)
+
+    def _pause(self, endpoint: str, attempt: int, failed: Reply | _Transient) -> None:
+        assert isinstance(failed, _Transient)
+        wait = self.retry.delay(attempt, failed.retry_after)
+        log.warning(
+            "%s; retry %d of %d in %.2f s",
+            _describe(endpoint, failed.cause),
+            attempt,
+            self.retry.max_retries,
+            wait,
+        )
+        self._stats.add("retries")
+        time.sleep(wait)
+
+    def _give_up(self, endpoint: str, attempts: int, failed: Reply | _Transient) -> Reply:
+        assert isinstance(failed, _Transient)
+        cause = failed.cause
+        log.warning("giving up after %d attempts: %s", attempts, _describe(endpoint, cause))
+        if isinstance(cause, HaierProtocolError):
+            raise HaierProtocolError(
+                endpoint, f"{cause.detail} ({attempts} attempts in a row)", cause.excerpt
+            ) from cause
+        raise HaierTransientError(endpoint, attempts, cause) from cause
+
+    def _attempt(
+        self, endpoint: str, url: str, data: bytes, headers: Mapping[str, str]
+    ) -> Reply | _Transient:
+        self._pacer.acquire()
+        self._stats.add("calls")
+        started = time.monotonic()
+        try:
+            response = self._session.post(url, data=data, headers=headers, timeout=self._timeout_s)
+        except requests.Timeout as exc:
+            self._stats.add("timeouts")
+            return _Transient(exc)
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            self._stats.add("dropped")
+            return _Transient(exc)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        log.debug("POST %s -> %d in %.0f ms", endpoint, response.status_code, elapsed_ms)
+        return self._classify(endpoint, response)
+
+    def _classify(self, endpoint: str, response: requests.Response) -> Reply | _Transient:
+        status = response.status_code
+        excerpt = _excerpt(response.content)
+        if status in TRANSIENT_STATUSES:
+            self._stats.add("http_429" if status == 429 else "http_5xx")
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return _Transient(HaierHttpError(status, endpoint, excerpt), retry_after)
+        payload = _decode(response.content)
+        if 200 <= status < 300 and payload is _NOT_JSON:
+            self._stats.add("non_json")
+            return _Transient(HaierProtocolError(endpoint, "the answer is not JSON", excerpt))
+        return Reply(status, None if payload is _NOT_JSON else payload, excerpt)
+
+    def _new_token(self, fetch_token: Callable[[Transport], Token]) -> Token:
+        token = fetch_token(self)
+        register_secrets([token.value])
+        log.info("obtained an access token valid for %.0f s", token.expires_in_s)
+        return token
+
+
+def endpoint_of(url: str) -> str:
+    """The URL's path: names the endpoint in messages without the host or a query."""
+    return urllib.parse.urlsplit(url).path or url
+
+
+def _describe(endpoint: str, cause: BaseException) -> str:
+    """Our errors already name the endpoint; a requests exception only names the URL."""
+    if isinstance(cause, HaierError):
+        return str(cause)
+    return f"{endpoint}: {type(cause).__name__}: {cause}"
+
+
+def _encode(
+    json_body: Any,
+    form: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None,
+    token: str | None,
+) -> tuple[bytes, dict[str, str]]:
+    all_headers = {"Accept": "application/json"}
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode("ascii")
+        all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+    else:
+        data = jsonio.dumps(json_body).encode("utf-8")
+        all_headers["Content-Type"] = "application/json; charset=utf-8"
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    all_headers.update(headers or {})
+    return data, all_headers
+
+
+def _decode(content: bytes) -> Any:
+    try:
+        return jsonio.loads(content)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _excerpt(content: bytes) -> str:
+    text = content[:_EXCERPT_CHARS].decode("utf-8", errors="replace")
+    return mask(" ".join(text.split()))

@@ -1,0 +1,48 @@
+"""Secrets and tokens never reach a log line."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from haier_pipeline.haier import masking
+
+
+def test_registered_secrets_are_masked_longest_first() -> None:
+    masking.register_secrets(["abc-secret", "abc-secret-longer", None, ""])
+    assert masking.mask("x abc-secret-longer y abc-secret") == "x *** y ***"
+
+
+def test_bearer_and_basic_credentials_are_masked_even_unregistered() -> None:
+    text = "headers={'Authorization': 'Bearer eyJhbGciOi.J9x-y_z'} basic QUJDOkRFRg=="
+    assert masking.mask(text) == "headers={'Authorization': 'Bearer ***'} basic ***"
+
+
+def test_logger_filter_masks_arguments_and_exceptions(caplog: pytest.LogCaptureFixture) -> None:
+    masking.register_secrets(["hunter2-Token"])
+    log = masking.get_logger("haier_pipeline.test_masking")
+    caplog.set_level(logging.DEBUG)
+    log.info("token is %s", "hunter2-Token")
+    try:
+        raise RuntimeError("failed with hunter2-Token")
+    except RuntimeError:
+        log.exception("call failed")
+    assert "hunter2-Token" not in caplog.text
+    assert "token is ***" in caplog.text
+    assert "RuntimeError: failed with ***" in caplog.text
+
+
+def test_get_logger_attaches_one_filter() -> None:
+    log = masking.get_logger("haier_pipeline.test_masking.once")
+    masking.get_logger("haier_pipeline.test_masking.once")
+    assert sum(isinstance(f, masking.MaskingFilter) for f in log.filters) == 1
+
+
+def test_filter_works_on_handlers_too() -> None:
+    masking.register_secrets(["handler-Secret-1"])
+    record = logging.LogRecord(
+        "other", logging.INFO, __file__, 1, "%s", ("handler-Secret-1",), None
+    )
+    assert masking.MaskingFilter().filter(record)
+    assert record.getMessage() == "***"
