@@ -14,6 +14,9 @@ def __getattr__(name: str) -> Any:
     if name == "defs":
         from haier_pipeline.definitions import defs
 
+        # Importing the definitions imports the subpackage haier_pipeline.defs, which binds
+        # this module's attribute ``defs`` to that subpackage; bind it to the Definitions.
+        globals()["defs"] = defs
         return defs
     raise AttributeError(f"module 'haier_pipeline' has no attribute {name!r}")
 

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 DEMO_TABLES = ("products", "prices", "stock", "sync_log", "sync_rejects")
+# Dagster's console logger prints every engine event at DEBUG; the demo shows INFO and up.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +63,9 @@ def _demo(argv: list[str]) -> int:
         job = build_defs().resolve_job_def("catalog_sync")
         instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
         with instance or DagsterInstance.ephemeral() as active:
-            result = job.execute_in_process(instance=active, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=active, raise_on_error=False, run_config=QUIET_RUN_CONFIG
+            )
         calls = sandbox.stats()["total_calls"]
     print(f"catalog_sync {'succeeded' if result.success else 'FAILED'} (run {result.run_id})")
     print(f"{calls} API calls to the sandbox")

@@ -1,0 +1,57 @@
+"""The commands users type: `dagster job execute -m haier_pipeline` and `haier-pipeline demo`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from haier_pipeline.sandbox import SandboxServer
+
+BIN = Path(sys.executable).parent
+
+
+def test_dagster_job_execute_runs_catalog_sync_without_leaking_secrets(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    duckdb_path = tmp_path / "haier.duckdb"
+    env = {
+        **os.environ,
+        **sandbox.env(HAIER_DUCKDB_PATH=str(duckdb_path), HAIER_RATE_LIMIT="1000"),
+        "DAGSTER_HOME": str(home),
+    }
+    done = subprocess.run(
+        [BIN / "dagster", "job", "execute", "-m", "haier_pipeline", "-j", "catalog_sync"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        statuses = con.execute("SELECT sync_type, status FROM sync_log ORDER BY id").fetchall()
+    assert statuses == [("products", "success"), ("prices", "success"), ("stock", "success")]
+    account = sandbox.account
+    for secret in (account.client_secret, account.password, account.seller_password):
+        assert secret not in done.stdout + done.stderr
+
+
+def test_haier_pipeline_demo_runs_end_to_end(tmp_path: Path) -> None:
+    duckdb_path = tmp_path / "data" / "haier.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HAIER_", "YLH_"))}
+    done = subprocess.run(
+        [BIN / "haier-pipeline", "demo", "--products", "60", "--duckdb", str(duckdb_path)],
+        env={**env, "HAIER_RATE_LIMIT": "1000"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "catalog_sync succeeded" in done.stdout
+    assert f"DuckDB file: {duckdb_path}" in done.stdout
+    assert "products  success" in done.stdout
