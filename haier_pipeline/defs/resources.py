@@ -69,6 +69,7 @@ class HaierApiResource(ConfigurableResource):
     seller_password: str = ""
     customer_password: str = ""
     rate_limit: str = "100"
+    timeout_s: str = "30"
     max_workers: int = 32
 
     _REQUIRED: ClassVar[dict[str, str]] = {
@@ -95,6 +96,7 @@ class HaierApiResource(ConfigurableResource):
             seller_password=self.seller_password or None,
             customer_password=self.customer_password or None,
             rate_limit=_positive_float("HAIER_RATE_LIMIT", self.rate_limit),
+            timeout_s=_positive_float("HAIER_TIMEOUT_S", self.timeout_s),
         )
 
     @contextlib.contextmanager
@@ -117,6 +119,7 @@ class HaierApiResource(ConfigurableResource):
             seller_password=env("HAIER_SELLER_PASSWORD"),
             customer_password=env("HAIER_CUSTOMER_PASSWORD"),
             rate_limit=env("HAIER_RATE_LIMIT", "100"),
+            timeout_s=env("HAIER_TIMEOUT_S", "30"),
         )
 
 
@@ -226,8 +229,8 @@ def _positive_float(variable: str, text: str) -> float:
         value = -1.0
     if value <= 0:
         raise Failure(
-            description=f"{variable}={text!r} is not a positive number of calls per second; "
-            "set it to e.g. 100.",
+            description=f"{variable}={text!r} is not a positive number; "
+            "set it to e.g. 100 (calls per second) or 30 (seconds).",
             allow_retries=False,
         )
     return value
