@@ -19,12 +19,11 @@ from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext
 
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.settings import JshSettings, YlhSettings
+from haier_pipeline.haier.validation import COUNTY_CODE, PRODUCT_CODE
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.storage.warehouse import Warehouse
 
 SANDBOX_URL = "http://127.0.0.1:8765"
-_COUNTY = re.compile(r"^\d{6}$")
-_PRODUCT = re.compile(r"^[0-9A-Z]{9}$")
 
 
 def sandbox_enabled() -> bool:
@@ -130,11 +129,13 @@ class CatalogScopeResource(ConfigurableResource):
     product_codes: str = ""
 
     def counties(self) -> list[str]:
-        return _code_list("HAIER_COUNTY_CODES", self.county_codes, _COUNTY, "a 6-digit county code")
+        return _code_list(
+            "HAIER_COUNTY_CODES", self.county_codes, COUNTY_CODE, "a 6-digit county code"
+        )
 
     def products(self) -> list[str]:
         return _code_list(
-            "HAIER_PRODUCT_CODES", self.product_codes, _PRODUCT, "a 9-character product code"
+            "HAIER_PRODUCT_CODES", self.product_codes, PRODUCT_CODE, "a 9-character product code"
         )
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -238,7 +239,7 @@ def _positive_float(variable: str, text: str) -> float:
 
 def _code_list(variable: str, text: str, pattern: re.Pattern[str], what: str) -> list[str]:
     codes = [c.strip() for c in text.split(",") if c.strip()]
-    bad = [c for c in codes if not pattern.match(c)]
+    bad = [c for c in codes if not pattern.fullmatch(c)]
     if bad:
         raise Failure(
             description=f"{variable}: {', '.join(repr(b) for b in bad)} is not {what}; "

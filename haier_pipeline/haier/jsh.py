@@ -7,7 +7,7 @@ caller; the client is thread-safe and sized for ``max_workers`` concurrent calle
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any
 
 from haier_pipeline.haier import endpoints, records, validation
 from haier_pipeline.haier.errors import HaierProtocolError
@@ -23,9 +23,8 @@ from haier_pipeline.haier.records import (
 )
 from haier_pipeline.haier.retry import RetryPolicy
 from haier_pipeline.haier.settings import JshSettings
-from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.haier.tokens import Token
-from haier_pipeline.haier.transport import Transport
+from haier_pipeline.haier.transport import Transport, TransportClient
 
 log = get_logger(__name__)
 
@@ -35,7 +34,7 @@ STOCK_SOURCE = "JSH-B"
 CREDENTIALS = "HAIER_CLIENT_ID and HAIER_CLIENT_SECRET"
 
 
-class JshClient:
+class JshClient(TransportClient):
     """Thread-safe; share one instance between the worker threads of a run."""
 
     def __init__(
@@ -54,19 +53,6 @@ class JshClient:
             fetch_token=self._fetch_token,
             credentials_hint=CREDENTIALS,
         )
-
-    @property
-    def stats(self) -> CallStats:
-        return self._transport.stats
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def procurable_products(self, codes: Sequence[str] | None = None) -> ParseResult[Product]:
         """Products by code, or (``None``/empty) every product this customer may procure."""

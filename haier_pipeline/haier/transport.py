@@ -22,7 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -290,3 +290,22 @@ def _decode(content: bytes) -> Any:
 def _excerpt(content: bytes) -> str:
     text = content[:_EXCERPT_CHARS].decode("utf-8", errors="replace")
     return mask(" ".join(text.split()))
+
+
+class TransportClient:
+    """What the JSH and YLH clients share around their Transport: statistics and closing."""
+
+    _transport: Transport
+
+    @property
+    def stats(self) -> CallStats:
+        return self._transport.stats
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 MAX_CODES_PER_CALL = 20
-_COUNTY_CODE = re.compile(r"\d{6}")
+# haier-api.md section 1: Haier product codes and GB/T 2260 county codes.
+PRODUCT_CODE = re.compile(r"[0-9A-Z]{9}")
+COUNTY_CODE = re.compile(r"[0-9]{6}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -39,7 +41,7 @@ def product_codes(codes: Sequence[str]) -> list[str]:
 
 
 def county_code(value: object) -> str:
-    if not isinstance(value, str) or not _COUNTY_CODE.fullmatch(value):
+    if not isinstance(value, str) or not COUNTY_CODE.fullmatch(value):
         raise ValueError(
             f"county code {value!r} is not a 6-digit county code (GB/T 2260, e.g. 110101); "
             "fix HAIER_COUNTY_CODES or the order's countyCode"

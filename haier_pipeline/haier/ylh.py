@@ -12,7 +12,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from typing import Any, Self
+from typing import Any
 
 from haier_pipeline.haier import fields, records, validation
 from haier_pipeline.haier.endpoints import (
@@ -31,9 +31,8 @@ from haier_pipeline.haier.payloads import as_list, reported
 from haier_pipeline.haier.records import LogisticsNumber, ParseResult
 from haier_pipeline.haier.retry import RetryPolicy
 from haier_pipeline.haier.settings import YlhSettings
-from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.haier.tokens import Token
-from haier_pipeline.haier.transport import Transport, endpoint_of
+from haier_pipeline.haier.transport import Transport, TransportClient, endpoint_of
 
 log = get_logger(__name__)
 
@@ -55,7 +54,7 @@ class OrderPushResult:
     duplicate: bool
 
 
-class YlhClient:
+class YlhClient(TransportClient):
     """Thread-safe. ``services`` picks the service path segments (YLH_TEST_SERVICES for the
     test environment, which adds ``-dev``)."""
 
@@ -81,19 +80,6 @@ class YlhClient:
             fetch_token=self._fetch_token,
             credentials_hint=CREDENTIALS,
         )
-
-    @property
-    def stats(self) -> CallStats:
-        return self._transport.stats
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def create_order(self, order: Mapping[str, Any]) -> OrderPushResult:
         """Push one retail order (the create-order body of haier-api.md 3.1).

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from haier_pipeline.haier.validation import COUNTY_CODE, PRODUCT_CODE
 from haier_pipeline.orders.model import (
     Order,
     OrderDefaults,
@@ -23,9 +24,7 @@ from haier_pipeline.orders.model import (
     is_delivery_install,
 )
 
-_PRODUCT_CODE = re.compile(r"[A-Z0-9]{9}")
 _MOBILE = re.compile(r"1[0-9]{10}")
-_COUNTY_CODE = re.compile(r"[0-9]{6}")
 _AMOUNT_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # Outside 2000..2100 a "millisecond" time is almost always seconds or microseconds by mistake.
 _EARLIEST_MS = 946_684_800_000
@@ -104,7 +103,7 @@ def parse_order(raw: Mapping[str, Any], defaults: OrderDefaults, *, source: str)
     values: dict[str, Any] = {
         "so_id": fields.text("soId"),
         "online_no": fields.text("onlineNo"),
-        "county_code": fields.text("countyCode", pattern=_COUNTY_CODE),
+        "county_code": fields.text("countyCode", pattern=COUNTY_CODE),
         "consignee_name": fields.text("consigneeName"),
         "consignee_mobile": fields.text("consigneeMobile", pattern=_MOBILE),
         "province": fields.text("province"),
@@ -318,7 +317,7 @@ def _parse_item(raw: Any, where: str, problems: list[str]) -> OrderItem | None:
     _report_unknown(raw, _ITEM_FIELDS, where, problems)
     fields = _Fields(raw, where, problems)
     values = {
-        "product_code": fields.text("productCode", pattern=_PRODUCT_CODE),
+        "product_code": fields.text("productCode", pattern=PRODUCT_CODE),
         "item_qty": fields.whole("itemQty"),
         "retail_price": fields.money("retailPrice"),
         "discount_amount": fields.money("discountAmount"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from haier_pipeline.sandbox import protocol as p
 from haier_pipeline.sandbox import validate as v
+from haier_pipeline.sandbox.api import Api
 from haier_pipeline.sandbox.auth import SandboxAccount
 from haier_pipeline.sandbox.catalog import SandboxCatalog, SandboxProduct, StockLevel
 from haier_pipeline.sandbox.faults import FaultConfig, malformed_variant
@@ -89,7 +90,7 @@ def stock_record(level: StockLevel, today: datetime, broken: bool) -> dict[str, 
     }
 
 
-class JshApi:
+class JshApi(Api):
     """Answers the five JSH calls for one catalog and one account."""
 
     def __init__(
@@ -99,10 +100,7 @@ class JshApi:
         orders: OrderBook,
         stats: SandboxStats,
     ) -> None:
-        self.catalog = catalog
-        self.account = account
-        self.orders = orders
-        self.stats = stats
+        super().__init__(catalog, account, orders, stats)
         self._fragments: list[str] | None = None
         self._positions: dict[str, int] = {}
         self._full: Raw | None = None

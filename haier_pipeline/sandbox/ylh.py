@@ -13,11 +13,8 @@ from typing import Any
 
 from haier_pipeline.sandbox import protocol as p
 from haier_pipeline.sandbox import validate as v
-from haier_pipeline.sandbox.auth import SandboxAccount
-from haier_pipeline.sandbox.catalog import SandboxCatalog
+from haier_pipeline.sandbox.api import Api
 from haier_pipeline.sandbox.faults import FaultConfig
-from haier_pipeline.sandbox.orders import OrderBook
-from haier_pipeline.sandbox.stats import SandboxStats
 from haier_pipeline.sandbox.wire import BadRequest, BusinessFailure
 
 _REQUIRED_TEXT = (
@@ -34,20 +31,8 @@ _REQUIRED_TEXT = (
 )
 
 
-class YlhApi:
+class YlhApi(Api):
     """Answers the five YLH order calls against one order book."""
-
-    def __init__(
-        self,
-        catalog: SandboxCatalog,
-        account: SandboxAccount,
-        orders: OrderBook,
-        stats: SandboxStats,
-    ) -> None:
-        self.catalog = catalog
-        self.account = account
-        self.orders = orders
-        self.stats = stats
 
     def create(self, body: dict[str, Any], _: FaultConfig) -> dict[str, str]:
         so_id = v.required_str(body, "soId", "create-order request")
