@@ -12,15 +12,18 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext
 
+from haier_pipeline.callbacks.receiver import DEFAULT_SPOOL, SPOOL_ENV
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.settings import JshSettings, YlhSettings
 from haier_pipeline.haier.validation import COUNTY_CODE, PRODUCT_CODE
 from haier_pipeline.haier.ylh import YlhClient
+from haier_pipeline.orders.balance import parse_minimum
 from haier_pipeline.storage.warehouse import Warehouse
 
 SANDBOX_URL = "http://127.0.0.1:8765"
@@ -221,6 +224,48 @@ class YlhResource(ConfigurableResource):
             shop_name=env("HAIER_SHOP_NAME"),
             rate_limit=env("HAIER_RATE_LIMIT", "100"),
         )
+
+
+class OrderInboxResource(ConfigurableResource):
+    """The folder where shops drop paid orders as JSON files (HAIER_ORDER_INBOX)."""
+
+    path: str = "data/orders/inbox"
+
+    def inbox(self) -> Path:
+        return Path(self.path)
+
+    @classmethod
+    def from_env(cls) -> OrderInboxResource:
+        return cls(path=env("HAIER_ORDER_INBOX", "data/orders/inbox"))
+
+
+class CallbackSpoolResource(ConfigurableResource):
+    """The folder the callback receiver spools verified callbacks into (HAIER_CALLBACK_SPOOL)."""
+
+    path: str = DEFAULT_SPOOL
+
+    def spool(self) -> Path:
+        return Path(self.path)
+
+    @classmethod
+    def from_env(cls) -> CallbackSpoolResource:
+        return cls(path=env(SPOOL_ENV, DEFAULT_SPOOL))
+
+
+class BalancePolicyResource(ConfigurableResource):
+    """The balance below which the account_balance check warns (HAIER_BALANCE_MIN, yuan)."""
+
+    minimum: str = "0"
+
+    def minimum_amount(self) -> Decimal:
+        try:
+            return parse_minimum(self.minimum)
+        except ValueError as error:
+            raise Failure(description=str(error), allow_retries=False) from None
+
+    @classmethod
+    def from_env(cls) -> BalancePolicyResource:
+        return cls(minimum=env("HAIER_BALANCE_MIN", "0"))
 
 
 def _positive_float(variable: str, text: str) -> float:

@@ -162,6 +162,7 @@ ORDERS = Table(
         ("received_at", TS),
         ("pushed_at", TS),
         ("updated_at", TS),
+        ("logistics_status", pa.string()),
     ),
     ("so_id",),
     "Every paid order seen in the inbox and what became of it at Haier.",

@@ -1,0 +1,313 @@
+"""The SQL of the order tables: orders, logistics_events and account_balance.
+
+Every function takes an open DuckDB connection, so the caller chooses the transaction (the
+pusher writes each step of an order in its own short one, under the warehouse's writer lock).
+The status rules live here, in SQL, so that the pusher, the callbacks and the logistics
+refresh cannot disagree about which transitions are allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from haier_pipeline.storage.schema import ACCOUNT_BALANCE, LOGISTICS_EVENTS, Table
+
+PENDING = "pending"
+PUSHED = "pushed"
+REJECTED = "rejected"
+FAILED = "failed"
+CONFIRMED = "confirmed"
+CANCELLED = "cancelled"
+OUT_OF_STOCK = "out_of_stock"
+
+SET_BY_HAIER = (CONFIRMED, CANCELLED, OUT_OF_STOCK)
+"""Only Haier's callbacks move an order here, and the pusher never moves it back out."""
+DELIVERED_STATUSES = ("DELIVERED", "INSTALLED", "SIGNED")
+"""Logistics statuses at which track_logistics stops asking about an order."""
+
+CONFIRM = "hmm.scm_heorder.confirm"
+CANCEL = "hmm.scm_heorder.cancel"
+OOSTOCK = "hmm.scm_heorder.oostock"
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """What a previous run recorded about an order, which decides what this run may do."""
+
+    so_id: str
+    status: str
+    retail_order_no: str | None
+    push_attempts: int
+
+    @property
+    def exists_at_ylh(self) -> bool:
+        """YLH gave us its number for this soId, so it holds the order: never push it again."""
+        return self.retail_order_no is not None
+
+    @property
+    def may_have_been_pushed(self) -> bool:
+        """A push was sent and its answer never recorded (crash, timeout): only a re-push by
+        soId can tell, and re-checking stock first would count our own order against it."""
+        return self.push_attempts > 0 and self.status != REJECTED and not self.exists_at_ylh
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """The columns an order file tells us; None for what an invalid file did not say."""
+
+    so_id: str
+    source_file: str
+    online_no: str | None = None
+    total_amt: Decimal | None = None
+    county_code: str | None = None
+
+
+@dataclass(frozen=True)
+class TrackedOrder:
+    so_id: str
+    retail_order_no: str
+
+
+_SAVE = f"""
+INSERT INTO orders (so_id, online_no, total_amt, county_code, source_file, status,
+    retail_order_no, last_error, push_attempts, received_at, pushed_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (so_id) DO UPDATE SET
+    online_no = coalesce(excluded.online_no, online_no),
+    total_amt = coalesce(excluded.total_amt, total_amt),
+    county_code = coalesce(excluded.county_code, county_code),
+    source_file = coalesce(excluded.source_file, source_file),
+    status = CASE WHEN status IN {SET_BY_HAIER!r} THEN status ELSE excluded.status END,
+    retail_order_no = coalesce(excluded.retail_order_no, retail_order_no),
+    last_error = excluded.last_error,
+    push_attempts = coalesce(push_attempts, 0) + excluded.push_attempts,
+    pushed_at = coalesce(pushed_at, excluded.pushed_at),
+    updated_at = excluded.updated_at
+"""
+
+
+def save_order(
+    con: duckdb.DuckDBPyConnection,
+    facts: OrderFacts,
+    status: str,
+    now: datetime,
+    *,
+    last_error: str | None = None,
+    retail_order_no: str | None = None,
+    attempt: bool = False,
+) -> None:
+    """Record one step of the pusher; ``attempt`` counts a push about to be sent.
+
+    received_at keeps the first sighting and pushed_at the first push. A status Haier set by
+    callback (confirmed, cancelled, out_of_stock) is kept: a re-push after a crash only
+    learns the retailOrderNo it lost.
+    """
+    con.execute(
+        _SAVE,
+        [
+            facts.so_id,
+            facts.online_no,
+            facts.total_amt,
+            facts.county_code,
+            facts.source_file,
+            status,
+            retail_order_no,
+            last_error,
+            1 if attempt else 0,
+            now,
+            now if retail_order_no else None,
+            now,
+        ],
+    )
+
+
+def stored_order(con: duckdb.DuckDBPyConnection, so_id: str) -> StoredOrder | None:
+    row = con.execute(
+        "SELECT so_id, status, retail_order_no, coalesce(push_attempts, 0) FROM orders "
+        "WHERE so_id = ?",
+        [so_id],
+    ).fetchone()
+    return None if row is None else StoredOrder(row[0], row[1], row[2], int(row[3]))
+
+
+def procurable_products(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
+    """products.is_procurable by code, as the last catalog sync left it."""
+    rows = con.execute("SELECT product_code, coalesce(is_procurable, false) FROM products")
+    return dict(rows.fetchall())
+
+
+def add_reject(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    sync_type: str,
+    record_key: str,
+    reason: str,
+    raw: str,
+    now: datetime,
+) -> None:
+    """A record with no key of its own (an order file without a soId), kept with its reason."""
+    con.execute(
+        "INSERT INTO sync_rejects (run_id, sync_type, record_key, reason, raw, rejected_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, sync_type, record_key, reason, raw, now],
+    )
+
+
+# -- logistics -------------------------------------------------------------------------
+
+
+def orders_to_track(con: duckdb.DuckDBPyConnection) -> list[TrackedOrder]:
+    """Pushed or confirmed orders whose parcels have not reached the customer yet."""
+    rows = con.execute(
+        f"SELECT so_id, retail_order_no FROM orders WHERE status IN {(PUSHED, CONFIRMED)!r} "
+        "AND retail_order_no IS NOT NULL "
+        f"AND coalesce(logistics_status, '') NOT IN {DELIVERED_STATUSES!r} ORDER BY so_id"
+    ).fetchall()
+    return [TrackedOrder(so_id, number) for so_id, number in rows]
+
+
+def add_logistics_events(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> int:
+    """Store events not seen before and move each order to its latest status; returns new rows.
+
+    Keys repeated within ``rows`` (one event listed twice by Haier) are stored once.
+    """
+    unique = {(r["so_id"], r["logistics_no"], r["status"]): r for r in rows}
+    if not unique:
+        return 0
+    added = _insert_new(con, LOGISTICS_EVENTS, LOGISTICS_EVENTS.to_arrow(list(unique.values())))
+    so_ids = sorted({r["so_id"] for r in unique.values()})
+    con.execute(
+        "UPDATE orders SET logistics_status = latest.status, updated_at = ? FROM ("
+        "  SELECT so_id, arg_max(status, status_time) AS status FROM logistics_events"
+        "  WHERE so_id IN (SELECT unnest(?)) GROUP BY so_id"
+        ") AS latest WHERE orders.so_id = latest.so_id "
+        "AND orders.logistics_status IS DISTINCT FROM latest.status",
+        [now, so_ids],
+    )
+    return added
+
+
+# -- callbacks ---------------------------------------------------------------------------
+
+_CALLBACK_EFFECTS: dict[tuple[str, int], tuple[str | None, str | None]] = {
+    (CONFIRM, 1): (CONFIRMED, None),
+    (CONFIRM, 0): (REJECTED, "Haier refused the order: {}"),
+    (CANCEL, 1): (CANCELLED, None),
+    (CANCEL, 0): (None, "Haier could not cancel the order: {}"),
+    (OOSTOCK, 1): (OUT_OF_STOCK, "Haier reported the order out of stock: {}"),
+    (OOSTOCK, 0): (OUT_OF_STOCK, "Haier reported the order out of stock: {}"),
+}
+"""(method, State) -> (new status or None to keep it, last_error template or None to clear)."""
+
+_APPLY_CALLBACK = f"""
+UPDATE orders SET
+    status = CASE
+        WHEN $status IS NULL OR status = '{CANCELLED}' THEN status
+        WHEN status = '{OUT_OF_STOCK}' AND $status <> '{CANCELLED}' THEN status
+        ELSE $status END,
+    ext_order_no = coalesce($ext_order_no, ext_order_no),
+    last_error = $last_error,
+    updated_at = $now
+WHERE so_id = $so_id
+"""
+
+
+def orders_for_platform_order_no(con: duckdb.DuckDBPyConnection, number: str) -> list[str]:
+    """The orders a callback's PlatformOrderNo names: our soId, else our onlineNo.
+
+    haier-api.md only says "our order number". We send both soId (unique per sub-order) and
+    onlineNo (the platform order, 3.1); a soId match is exact, an onlineNo match covers every
+    sub-order of that platform order.
+    """
+    rows = con.execute("SELECT so_id FROM orders WHERE so_id = ?", [number]).fetchall()
+    if not rows:
+        rows = con.execute(
+            "SELECT so_id FROM orders WHERE online_no = ? ORDER BY so_id", [number]
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def apply_callback(
+    con: duckdb.DuckDBPyConnection,
+    so_ids: Iterable[str],
+    method: str,
+    state: int,
+    ext_order_no: str | None,
+    fail_msg: str,
+    now: datetime,
+) -> None:
+    """Set the orders' status from one callback; applying it twice changes nothing more.
+
+    Cancelled is final, and out of stock is final but for a cancellation: a late confirm must
+    not revive such an order, whatever order the callbacks arrive in.
+    """
+    effect = _CALLBACK_EFFECTS.get((method, state))
+    if effect is None:
+        raise ValueError(f"callback method {method!r} with State {state!r} has no status rule")
+    status, template = effect
+    last_error = None if template is None else template.format(fail_msg or "no reason given")
+    for so_id in so_ids:
+        con.execute(
+            _APPLY_CALLBACK,
+            {
+                "status": status,
+                "ext_order_no": ext_order_no,
+                "last_error": last_error,
+                "now": now,
+                "so_id": so_id,
+            },
+        )
+
+
+# -- balance -------------------------------------------------------------------------------
+
+
+def append_balances(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Append one snapshot (all rows share fetched_at); a repeated snapshot adds nothing."""
+    return _insert_new(con, ACCOUNT_BALANCE, ACCOUNT_BALANCE.to_arrow(rows))
+
+
+def latest_balances(con: duckdb.DuckDBPyConnection) -> dict[str, Decimal]:
+    """Balance per sale group in the most recent snapshot."""
+    rows = con.execute(
+        "SELECT sale_group_code, balance FROM account_balance "
+        "WHERE fetched_at = (SELECT max(fetched_at) FROM account_balance) ORDER BY 1"
+    ).fetchall()
+    return dict(rows)
+
+
+def unconfirmed_total(con: duckdb.DuckDBPyConnection) -> Decimal:
+    """What Haier may still debit: total_amt of orders pushed and not yet confirmed."""
+    row = con.execute(
+        f"SELECT coalesce(sum(total_amt), 0) FROM orders WHERE status = '{PUSHED}'"
+    ).fetchone()
+    return Decimal(row[0]) if row else Decimal(0)
+
+
+def _insert_new(con: duckdb.DuckDBPyConnection, table: Table, rows: pa.Table) -> int:
+    """Insert the rows whose key is not there yet; returns how many were new.
+
+    warehouse.insert_new means the same, but on DuckDB 2.0 its row count (fetchone) leaves an
+    unfinished result that makes the following register() fail; this one reads counts whole.
+    """
+    before = _count(con, table)
+    con.register("_new_rows", rows.select(table.column_names))
+    try:
+        con.execute(f"INSERT OR IGNORE INTO {table.name} SELECT * FROM _new_rows")
+    finally:
+        con.unregister("_new_rows")
+    return _count(con, table) - before
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: Table) -> int:
+    [(count,)] = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()
+    return int(count)
