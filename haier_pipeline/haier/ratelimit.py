@@ -1,11 +1,13 @@
 """Client-side pacing, so Haier's limit of N calls per second per client_id never answers 429.
 
-pyrate-limiter's GCRA with a burst of 1 spaces calls exactly ``1/N`` seconds apart. A server
-whose token bucket holds N tokens and refills N per second therefore never runs dry, even
-when our calls reach it bunched by network jitter: the bucket absorbs the bunching. Two
-settings matter and are not the library's defaults: ``buffer_ms=0`` (the default adds 50 ms
-to every wait, which cut 100/s to 17/s when measured with 32 threads) and no leak thread
-(a GCRA bucket keeps one number, so there is nothing to leak).
+Each call reserves the next free slot on a timeline of slots ``1/N`` seconds apart, then
+sleeps until its slot. A server whose token bucket holds N tokens and refills N per second
+therefore never runs dry, even when our calls reach it bunched by network jitter.
+
+Why not pyrate-limiter: we used its GCRA bucket first and measured it on the real job: with
+32 threads it sustained 88-94 calls/s of 100 (efficiency 0.88), because a thread that wakes
+late under the GIL loses its slot for good and the 32 threads then compete again. Reserving
+the slot before sleeping never loses one (0.98-0.99 measured, zero 429s); it is a dozen lines.
 
 Haier counts per client_id across all endpoints, so every client object in this process that
 uses the same client_id and rate shares one pacer (:func:`shared_pacer`).
@@ -15,15 +17,11 @@ from __future__ import annotations
 
 import math
 import threading
-
-from pyrate_limiter import GCRA, Duration, Limiter, Rate, SingleBucketFactory, StateBucket
-
-# A rate is expressed per 1000 s so fractional limits (0.5 calls/s) stay exact in whole units.
-_PER = 1000
+import time
 
 
 class CallPacer:
-    """Blocks each caller until its call may go out; thread-safe."""
+    """Blocks each caller until its reserved slot; thread-safe, never grants a burst."""
 
     def __init__(self, calls_per_second: float) -> None:
         if not calls_per_second > 0 or math.isinf(calls_per_second):
@@ -31,15 +29,17 @@ class CallPacer:
                 f"rate limit is {calls_per_second!r} calls per second; set HAIER_RATE_LIMIT "
                 "to a positive number (Haier allows 100)"
             )
-        # The limiter's clock ticks in milliseconds; above 1000/s allow one tick's worth at once.
-        burst = max(1, math.ceil(calls_per_second / 1000))
-        rate = Rate(max(1, round(calls_per_second * _PER)), _PER * Duration.SECOND, burst=burst)
-        bucket = StateBucket([rate], GCRA())
-        self._limiter = Limiter(SingleBucketFactory(bucket, schedule_leak=False), buffer_ms=0)
+        self._interval = 1.0 / calls_per_second
+        self._next_slot = 0.0
+        self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        if not self._limiter.try_acquire("haier", blocking=True):
-            raise RuntimeError("the rate limiter refused a single call; this is a bug")
+        with self._lock:
+            slot = max(self._next_slot, time.monotonic())
+            self._next_slot = slot + self._interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 _REGISTRY: dict[tuple[str, float], CallPacer] = {}
