@@ -33,10 +33,19 @@ import pyarrow as pa
 from haier_pipeline.storage.schema import SETUP_SQL, SYNC_LOG, SYNC_REJECTS, Table
 
 DEFAULT_LOCK_TIMEOUT_S = 120.0
+CLAIM_WAIT_S = 1.0
 
 
 class StorageError(RuntimeError):
     """The DuckDB files could not be read or written; the message says what to do."""
+
+
+class PublishError(StorageError):
+    """The working file holds a committed change that could not be copied to the analysts' file.
+
+    Nothing is lost: the next successful publish shows the change. Callers must not record
+    the change as undone.
+    """
 
 
 @dataclass(frozen=True)
@@ -145,20 +154,71 @@ class Warehouse:
         """Mark ``processing`` rows of runs that are no longer alive as ``failed``.
 
         A run killed with SIGKILL cannot close its own row; the next run does it, naming the
-        dead run so the sync_log never shows a sync as running forever.
+        dead run so the sync_log never shows a sync as running forever, and removes the files
+        the dead run staged. A run that holds a claim (:meth:`run_claim`) is alive exactly as
+        long as its claim is held, whatever Dagster says: a killed run stays STARTED in
+        Dagster's instance for ever, and a run of another Dagster instance is unknown to it.
         """
         with self.transaction() as con:
             rows = con.execute(
                 f"SELECT id, run_id FROM {SYNC_LOG.name} WHERE status IN ('pending', 'processing')"
             ).fetchall()
-            stale = [(log_id, run) for log_id, run in rows if run not in live_run_ids]
+            stale = [(log_id, run) for log_id, run in rows if not self._alive(run, live_run_ids)]
             for log_id, run in stale:
                 con.execute(
                     f"UPDATE {SYNC_LOG.name} SET status = 'failed', completed_at = ?, "
                     "message = ? WHERE id = ?",
                     [utcnow(), f"interrupted: run {run} ended without closing this sync", log_id],
                 )
+        # A run killed after its commit left no open row, but still its staging file.
+        dead = {run for _, run in stale}
+        dead |= {c.stem for c in self.staging_dir.glob("*.claim") if not _claim_held(c)}
+        for run in dead:
+            self._remove_run_files(run)
         return len(stale)
+
+    def staging_path(self, run_id: str) -> Path:
+        """The file a run stages its extraction in (``staging.py``)."""
+        return self.staging_dir / f"{run_id}.duckdb"
+
+    @contextlib.contextmanager
+    def run_claim(self, run_id: str) -> Iterator[None]:
+        """Hold a kernel file lock for the run while it writes sync_log rows and staging files.
+
+        The kernel drops a process's locks when it dies, however it dies, so a free claim is
+        proof that the run is gone; Dagster's run status cannot tell (see above).
+        """
+        self._prepare_dirs()
+        claim = self._claim_path(run_id)
+        claim.parent.mkdir(exist_ok=True)
+        lock = filelock.FileLock(str(claim))
+        try:
+            # Not 0: another run's liveness probe may hold the lock for a few microseconds.
+            lock.acquire(timeout=CLAIM_WAIT_S)
+        except filelock.Timeout:
+            raise StorageError(
+                f"run {run_id} is already syncing in another process (it holds {claim}); "
+                "let it finish instead of running the same run twice."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+            claim.unlink(missing_ok=True)
+
+    def _claim_path(self, run_id: str) -> Path:
+        return self.staging_dir / f"{run_id}.claim"
+
+    def _alive(self, run_id: str, live_run_ids: set[str]) -> bool:
+        claim = self._claim_path(run_id)
+        if not claim.exists():  # a run that never claimed (or finished): ask Dagster
+            return run_id in live_run_ids
+        return _claim_held(claim)
+
+    def _remove_run_files(self, run_id: str) -> None:
+        staging = self.staging_path(run_id)
+        for path in (staging, Path(f"{staging}.wal"), self._claim_path(run_id)):
+            path.unlink(missing_ok=True)
 
     # -- bulk writes ----------------------------------------------------------------------
 
@@ -223,6 +283,10 @@ class Warehouse:
             shutil.copyfile(self.path, self.work_path)
 
     def _publish(self) -> None:
+        # Only the writer-lock holder publishes, so any copy already here was left by a
+        # process killed mid-publish: remove it, or every such kill leaks a catalog's size.
+        for orphan in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            orphan.unlink(missing_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             shutil.copyfile(self.work_path, tmp)
@@ -233,9 +297,10 @@ class Warehouse:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             hint = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
-            raise StorageError(
-                f"could not publish {self.path}: {hint}. The previous file is unchanged and the "
-                "change is kept in the working file; free space and rerun to publish it."
+            raise PublishError(
+                f"could not publish {self.path} (HAIER_DUCKDB_PATH): {hint}. The previous file "
+                "is unchanged and the change is kept in the working file; free space and rerun "
+                "to publish it."
             ) from None
 
     def _write_owner(self) -> None:
@@ -266,6 +331,17 @@ def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.rollback()
         raise
     con.commit()
+
+
+def _claim_held(claim: Path) -> bool:
+    """Whether a live process holds this run claim (a dead one's lock is already gone)."""
+    probe = filelock.FileLock(str(claim))
+    try:
+        probe.acquire(timeout=0)
+    except filelock.Timeout:
+        return True
+    probe.release()
+    return False
 
 
 def _close_sync_row(con: duckdb.DuckDBPyConnection, outcome: SyncOutcome) -> None:
