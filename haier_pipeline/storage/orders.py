@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from haier_pipeline.storage.schema import ACCOUNT_BALANCE, LOGISTICS_EVENTS, Table
+from haier_pipeline.storage.schema import ACCOUNT_BALANCE, LOGISTICS_EVENTS
+from haier_pipeline.storage.warehouse import insert_new
 
 PENDING = "pending"
 PUSHED = "pushed"
@@ -183,7 +183,7 @@ def add_logistics_events(
     unique = {(r["so_id"], r["logistics_no"], r["status"]): r for r in rows}
     if not unique:
         return 0
-    added = _insert_new(con, LOGISTICS_EVENTS, LOGISTICS_EVENTS.to_arrow(list(unique.values())))
+    added = insert_new(con, LOGISTICS_EVENTS, LOGISTICS_EVENTS.to_arrow(list(unique.values())))
     so_ids = sorted({r["so_id"] for r in unique.values()})
     con.execute(
         "UPDATE orders SET logistics_status = latest.status, updated_at = ? FROM ("
@@ -273,7 +273,7 @@ def apply_callback(
 
 def append_balances(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Append one snapshot (all rows share fetched_at); a repeated snapshot adds nothing."""
-    return _insert_new(con, ACCOUNT_BALANCE, ACCOUNT_BALANCE.to_arrow(rows))
+    return insert_new(con, ACCOUNT_BALANCE, ACCOUNT_BALANCE.to_arrow(rows))
 
 
 def latest_balances(con: duckdb.DuckDBPyConnection) -> dict[str, Decimal]:
@@ -291,23 +291,3 @@ def unconfirmed_total(con: duckdb.DuckDBPyConnection) -> Decimal:
         f"SELECT coalesce(sum(total_amt), 0) FROM orders WHERE status = '{PUSHED}'"
     ).fetchone()
     return Decimal(row[0]) if row else Decimal(0)
-
-
-def _insert_new(con: duckdb.DuckDBPyConnection, table: Table, rows: pa.Table) -> int:
-    """Insert the rows whose key is not there yet; returns how many were new.
-
-    warehouse.insert_new means the same, but on DuckDB 2.0 its row count (fetchone) leaves an
-    unfinished result that makes the following register() fail; this one reads counts whole.
-    """
-    before = _count(con, table)
-    con.register("_new_rows", rows.select(table.column_names))
-    try:
-        con.execute(f"INSERT OR IGNORE INTO {table.name} SELECT * FROM _new_rows")
-    finally:
-        con.unregister("_new_rows")
-    return _count(con, table) - before
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: Table) -> int:
-    [(count,)] = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()
-    return int(count)
