@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     DagsterRunStatus,
+    Failure,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
@@ -106,6 +107,16 @@ def catalog(
     )
     for phase in result.phases.values():
         yield MaterializeResult(asset_key=phase.table.name, metadata=_metadata(phase, warehouse))
+    failed = [p for p in result.phases.values() if p.status == "failed"]
+    if failed:
+        # The tables were published with the previous rows kept for what failed; the run
+        # still goes red, because a whole sync type loading nothing needs a person.
+        raise Failure(
+            description="; ".join(
+                f"{p.sync_type}: {p.message(context.run.run_id)}" for p in failed
+            ),
+            allow_retries=False,
+        )
 
 
 def _metadata(phase: PhaseReport, warehouse: Warehouse) -> dict[str, object]:

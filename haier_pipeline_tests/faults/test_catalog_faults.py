@@ -244,9 +244,9 @@ def test_a_fault_on_every_call_fails_the_run_and_keeps_the_previous_catalog(
 def test_stock_refused_for_every_product_keeps_the_previous_stock(
     quick: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The user sees: run SUCCESS, green although no stock was refreshed; products and prices
-    'success'; stock row 'failed' ("loaded 0 of 46 stock records; 46 failed ... Haier refused
-    the call ... 密码错误"); the stock table keeps yesterday's rows and synced_at.
+    """The user sees: run FAILURE naming the stock sync ("stock: loaded 0 of 46 stock
+    records; 46 failed ... Haier refused the call ... 密码错误"); products and prices 'success'
+    and published; stock row 'failed'; the stock table keeps yesterday's rows and synced_at.
 
     Not a fault switch: the sandbox cannot fail one endpoint alone, and a wrong seller
     password does exactly that, deterministically (every stock call is refused, no retry).
@@ -265,7 +265,8 @@ def test_stock_refused_for_every_product_keeps_the_previous_stock(
     assert "Haier refused the call" in log["stock"].message
     assert (log["products"].status, log["prices"].status) == ("success", "success")
     assert quick.rows("SELECT * FROM stock ORDER BY ALL") == stock_before
-    assert run_status(quick, result.run_id) == DagsterRunStatus.SUCCESS
+    assert run_status(quick, result.run_id) == DagsterRunStatus.FAILURE
+    assert "stock: loaded 0 of" in failure_message(result)
 
 
 @pytest.mark.xfail(
