@@ -30,7 +30,7 @@ from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.records import ParseResult, RejectedRecord
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
 from haier_pipeline.storage.staging import Staging
-from haier_pipeline.storage.warehouse import SyncOutcome, Warehouse, utcnow
+from haier_pipeline.storage.warehouse import PublishError, SyncOutcome, Warehouse, utcnow
 
 BATCH_SIZE = 20  # Haier accepts at most 20 product codes per call
 FLUSH_ROWS = 5_000  # rows buffered before an Arrow append to staging
@@ -68,14 +68,17 @@ class PhaseReport:
         if text not in self.errors and len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(text)
 
-    def message(self, run_id: str) -> str:
+    def message(self, run_id: str, *, rejects_published: bool = True) -> str:
+        """``rejects_published=False`` for a sync that publishes nothing, sync_rejects included:
+        its message must not send the user looking for rows that were never written."""
         text = f"loaded {self.success} of {self.total} {self.sync_type} records"
         if self.failed:
             text += (
                 f"; {self.failed} failed ({self.malformed} malformed, "
-                f"{self.failed - self.malformed} in failed calls); "
-                f"see sync_rejects where run_id = '{run_id}'"
+                f"{self.failed - self.malformed} in failed calls)"
             )
+            if rejects_published:
+                text += f"; see sync_rejects where run_id = '{run_id}'"
         if self.errors:
             text += "; errors: " + " | ".join(self.errors)
         return text
@@ -117,7 +120,15 @@ class CatalogSync:
         self.workers = max_workers
 
     def run(self) -> CatalogResult:
-        """Extract, stage, publish; if nothing loads, close the sync_log rows and raise."""
+        """Extract, stage, publish; if nothing loads, close the sync_log rows and raise.
+
+        The run's claim is held throughout, so that if this process is killed the next run
+        knows at once that these sync_log rows and staging files are orphans.
+        """
+        with self.warehouse.run_claim(self.run_id):
+            return self._run()
+
+    def _run(self) -> CatalogResult:
         phases = {
             "products": PhaseReport("products", PRODUCTS),
             "prices": PhaseReport("prices", PRICES),
@@ -125,8 +136,7 @@ class CatalogSync:
         }
         log_ids = {name: self.warehouse.start_sync(self.run_id, name) for name in phases}
         staging = Staging(
-            self.warehouse.staging_dir / f"{self.run_id}.duckdb",
-            [phase.table for phase in phases.values()],
+            self.warehouse.staging_path(self.run_id), [phase.table for phase in phases.values()]
         )
         started = time.monotonic()
         calls_before = self.client.stats.calls
@@ -138,13 +148,21 @@ class CatalogSync:
             staging.close()
             outcomes = [self._outcome(log_ids[name], phase) for name, phase in phases.items()]
             if phases["products"].success == 0 and phases["products"].failed > 0:
-                raise CatalogSyncFailed(phases["products"].message(self.run_id))
+                raise CatalogSyncFailed(
+                    phases["products"].message(self.run_id, rejects_published=False)
+                )
             counts = self.warehouse.publish_catalog(
                 staging.path, [p.table for p in phases.values()], outcomes
             )
-        except BaseException as exc:
-            self._fail_open_rows(log_ids, phases, exc)
+        except PublishError:
+            # publish_catalog committed the catalog and closed the rows with their real
+            # outcomes; only the copy to the analysts' file failed, and the next publish
+            # shows them. Marking them "failed, tables unchanged" would be false.
             staging.discard()
+            raise
+        except BaseException as exc:
+            staging.discard()  # first: on a full disk this frees the space to close the rows
+            self._fail_open_rows(log_ids, phases, exc)
             raise
         staging.discard()
         for phase in phases.values():
@@ -159,24 +177,48 @@ class CatalogSync:
     # -- phases -------------------------------------------------------------------------
 
     def _products(self, staging: Staging, report: PhaseReport) -> None:
-        if self.product_codes:
-            batches: list[list[str] | None] = list(_batches(self.product_codes, BATCH_SIZE))
-            staging.append("scope_products", _keys(PRODUCTS, self.product_codes))
-        else:
-            batches = [None]  # one call: every procurable product of this customer
+        if not self.product_codes:
+            self._discover_products(staging, report)
+            return
+        staging.append("scope_products", _keys(PRODUCTS, self.product_codes))
 
-        def handle(batch: list[str] | None, result: ParseResult[Any], at: datetime) -> None:
+        def handle(batch: list[str], result: ParseResult[Any], at: datetime) -> None:
             records = _requested_only(result.records, batch)
             staging.append("products", product_rows(records, at))
-            if batch is None:
-                report.total += len(records) + len(result.rejected)
-                staging.append("scope_products", _keys(PRODUCTS, [r.product_code for r in records]))
             report.success += len(records)
             self._missing(staging, report, batch, records, result.rejected, at)
+            self._keep_previous_rows(staging, result.rejected)
 
+        batches = _batches(self.product_codes, BATCH_SIZE)
         self._run_phase(report, staging, self.client.procurable_products, batches, handle)
-        if self.product_codes:
-            report.total = len(self.product_codes)
+        report.total = len(self.product_codes)
+
+    def _discover_products(self, staging: Staging, report: PhaseReport) -> None:
+        """Every procurable product, from one call whose answer is staged chunk by chunk.
+
+        That answer is the whole catalog; staging each chunk as it is parsed keeps one chunk
+        of records and rows alive rather than all of them (held whole, 100,000 products cost
+        about 240 MB). A code repeated in a later chunk is still loaded once.
+        """
+        seen: set[str] = set()
+
+        def discover(_: None) -> Any:
+            # Returns an iterator of ParseResult chunks, which handle() consumes.
+            return self.client.iter_procurable_products()
+
+        def handle(_: None, chunks: Any, at: datetime) -> None:
+            for result in chunks:
+                fresh = _requested_only(result.records, None)
+                records = [r for r in fresh if r.product_code not in seen]
+                seen.update(r.product_code for r in records)
+                staging.append("products", product_rows(records, at))
+                staging.append("scope_products", _keys(PRODUCTS, [r.product_code for r in records]))
+                report.total += len(records) + len(result.rejected)
+                report.success += len(records)
+                self._missing(staging, report, None, records, result.rejected, at)
+                self._keep_previous_rows(staging, result.rejected)
+
+        self._run_phase(report, staging, discover, [None], handle)
 
     def _prices(self, staging: Staging, report: PhaseReport, codes: list[str]) -> None:
         report.total = len(codes)
@@ -263,17 +305,30 @@ class CatalogSync:
         rejected: Sequence[RejectedRecord],
         at: datetime,
     ) -> None:
-        """Count malformed records, and requested codes Haier did not answer for, as failed."""
+        """Count malformed records, and requested codes Haier did not answer for, as failed.
+
+        A malformed record that lost its code answers one of the silent codes of its batch,
+        so each failed code is counted once, though both rejects are kept for the analyst.
+        """
         answered = {r.product_code for r in records} | {r.key for r in rejected}
         silent = [
-            RejectedRecord(report.sync_type, code, "Haier returned no record for this code", "")
+            RejectedRecord(report.sync_type, code, "Haier returned no usable record for it", "")
             for code in (batch or [])
             if code not in answered
         ]
-        bad = [*rejected, *silent]
-        report.failed += len(bad)
+        keyless = sum(1 for r in rejected if r.key is None)
+        report.failed += len(rejected) + max(0, len(silent) - keyless)
         report.malformed += len(rejected)
-        self._reject(staging, report.sync_type, bad, at)
+        self._reject(staging, report.sync_type, [*rejected, *silent], at)
+
+    def _keep_previous_rows(self, staging: Staging, rejected: Sequence[RejectedRecord]) -> None:
+        """A product whose record came back broken keeps yesterday's product, price and stock
+        rows (with their older synced_at), as a product whose call failed does."""
+        codes = [r.key for r in rejected if r.key is not None]
+        if codes:
+            staging.append("scope_products", _keys(PRODUCTS, codes))
+            staging.append("scope_prices", _keys(PRICES, codes))
+            staging.append("scope_stock", _pair_keys(list(cross(codes, self.counties))))
 
     def _reject(
         self, staging: Staging, sync_type: str, records: Sequence[RejectedRecord], at: datetime

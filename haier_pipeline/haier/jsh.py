@@ -6,7 +6,8 @@ caller; the client is thread-safe and sized for ``max_workers`` concurrent calle
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from haier_pipeline.haier import endpoints, records, validation
@@ -32,6 +33,7 @@ SEARCH_TYPE = "PTJSH"
 PRICE_TYPE = "PT"
 STOCK_SOURCE = "JSH-B"
 CREDENTIALS = "HAIER_CLIENT_ID and HAIER_CLIENT_SECRET"
+PRODUCT_CHUNK = 5_000
 
 
 class JshClient(TransportClient):
@@ -55,7 +57,34 @@ class JshClient(TransportClient):
         )
 
     def procurable_products(self, codes: Sequence[str] | None = None) -> ParseResult[Product]:
-        """Products by code, or (``None``/empty) every product this customer may procure."""
+        """Products by code, or (``None``/empty) every product this customer may procure.
+
+        For the whole catalog prefer :meth:`iter_procurable_products`, which never holds it all.
+        """
+        payload = self._call(endpoints.JSH_PRODUCTS, self._products_body(codes))
+        items = as_list(endpoints.JSH_PRODUCTS, payload)
+        return reported(endpoints.JSH_PRODUCTS, records.parse_products(items))
+
+    def iter_procurable_products(
+        self, chunk_size: int = PRODUCT_CHUNK
+    ) -> Iterator[ParseResult[Product]]:
+        """Every product this customer may procure, parsed ``chunk_size`` records at a time.
+
+        That answer lists the whole catalog (38 MB of JSON at 100,000 products, several times
+        that as Python objects); read in chunks, only one chunk of raw and parsed records is
+        alive at a time. The call and its retries are done before this returns, so its errors
+        are raised here; the chunks are parsed as the caller iterates.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size is {chunk_size}; use 1 or more")
+        url = self._base + endpoints.JSH_PRODUCTS
+        items = self._transport.call_items(url, self._products_body(None))
+        return (
+            reported(endpoints.JSH_PRODUCTS, records.parse_products(chunk))
+            for chunk in _chunks(items, chunk_size)
+        )
+
+    def _products_body(self, codes: Sequence[str] | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "customerCode": self._settings.customer_code,
             "sendToCode": self._settings.effective_send_to_code,
@@ -65,9 +94,7 @@ class JshClient(TransportClient):
         }
         if codes:
             body["productCodes"] = validation.product_codes(codes)
-        payload = self._call(endpoints.JSH_PRODUCTS, body)
-        items = as_list(endpoints.JSH_PRODUCTS, payload)
-        return reported(endpoints.JSH_PRODUCTS, records.parse_products(items))
+        return body
 
     def prices(self, codes: Sequence[str]) -> ParseResult[Price]:
         """Prices of 1 to 20 products."""
@@ -151,3 +178,8 @@ class JshClient(TransportClient):
         token = transport.token_from(url, reply)
         self._token_url = url
         return token
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(items, size)):
+        yield chunk

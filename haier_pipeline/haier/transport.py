@@ -14,14 +14,19 @@ Not retried: 400, 403, 404 and other statuses, ``success: false``. 401: the toke
 fetched anew once and the call repeated once; if the new token is refused too (under load a
 gateway can revoke again between our refresh and our retry), the same happens again, at most
 ``max_retries`` times, before HaierAuthError.
+
+:meth:`Transport.call_items` is :meth:`Transport.call` for a payload too big to hold as Python
+objects (the whole catalog): the same attempts, retries and 401 handling decide on a complete
+body, which is only spooled to a temporary file (:mod:`.streamjson`) instead of parsed, and
+its list items are then read one at a time.
 """
 
 from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 import requests
@@ -37,9 +42,11 @@ from haier_pipeline.haier.errors import (
     HaierTransientError,
 )
 from haier_pipeline.haier.masking import get_logger, mask, register_secrets
+from haier_pipeline.haier.payloads import as_list
 from haier_pipeline.haier.ratelimit import shared_pacer
 from haier_pipeline.haier.retry import RetryPolicy, parse_retry_after
 from haier_pipeline.haier.stats import CallStats, StatsCounter
+from haier_pipeline.haier.streamjson import SpooledJson
 from haier_pipeline.haier.tokens import Token, TokenCache, parse_token
 
 log = get_logger(__name__)
@@ -47,11 +54,20 @@ log = get_logger(__name__)
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _EXCERPT_CHARS = 200
 _NOT_JSON = object()
+_SUCCEEDED = (True, "true")
+_FAILED = (False, "false")
+# Top-level members a spooled answer's scan notes: enough to find its list without parsing it.
+_ENVELOPE_MEMBERS = frozenset({fields.SUCCESS, fields.DATA})
+_DOWNLOAD_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A final (non-transient) answer: its status, parsed JSON body and a masked excerpt."""
+    """A final (non-transient) answer: its status, parsed JSON body and a masked excerpt.
+
+    When the exchange asked to spool, a 2xx ``payload`` is the scanned :class:`SpooledJson`
+    instead, and the caller reads or closes it.
+    """
 
     status: int
     payload: Any
@@ -113,16 +129,39 @@ class Transport:
 
     def call(self, url: str, body: Any) -> Any:
         """An authenticated JSON call; returns the payload (``data`` or the bare answer)."""
+        return self.payload(endpoint_of(url), self._authorised(url, body, spool=False))
+
+    def call_items(self, url: str, body: Any) -> Iterator[Any]:
+        """An authenticated call whose payload is a list, yielded one item at a time.
+
+        The call, its retries and token refreshes are over when this returns, so their errors
+        are raised here as from :meth:`call`; the items are parsed from the spooled body as
+        the caller iterates. The list is the bare answer or ``data`` of a successful envelope;
+        any other answer (``success: false``, ``data`` null or a single object) is read whole
+        and judged exactly as :meth:`call` and :func:`~.payloads.as_list` judge it.
+        """
+        endpoint = endpoint_of(url)
+        reply = self._authorised(url, body, spool=True)
+        answer = reply.payload
+        if isinstance(answer, SpooledJson):
+            prefix = _list_prefix(answer)
+            if prefix is not None:
+                return answer.items(prefix)
+            reply = replace(reply, payload=answer.load())
+        return iter(as_list(endpoint, self.payload(endpoint, reply)))
+
+    def _authorised(self, url: str, body: Any, *, spool: bool) -> Reply:
+        """The final reply to an authenticated call, a refused token replaced as described."""
         endpoint = endpoint_of(url)
         token = self._tokens.get()
-        reply = self.exchange(url, json_body=body, token=token)
+        reply = self.exchange(url, json_body=body, token=token, spool=spool)
         for _ in range(self.retry.max_retries):
             if reply.status != 401:
                 break
             log.info("%s refused the access token; fetching a new one and retrying", endpoint)
             self._tokens.invalidate(token)
             token = self._tokens.get()
-            reply = self.exchange(url, json_body=body, token=token)
+            reply = self.exchange(url, json_body=body, token=token, spool=spool)
         if reply.status == 401:
             raise HaierAuthError(
                 endpoint,
@@ -131,7 +170,7 @@ class Transport:
                 f"that {self.credentials_hint} are authorised for this API and that the token "
                 "URL belongs to the same gateway as the base URL",
             )
-        return self.payload(endpoint, reply)
+        return reply
 
     def payload(self, endpoint: str, reply: Reply) -> Any:
         """The payload of a 2xx answer, or the error its status or envelope stands for."""
@@ -141,9 +180,9 @@ class Transport:
         if not (isinstance(body, Mapping) and fields.SUCCESS in body):
             return body  # older gateways answer with the bare payload
         success = body[fields.SUCCESS]
-        if success in (True, "true"):
+        if success in _SUCCEEDED:
             return body.get(fields.DATA)
-        if success in (False, "false"):
+        if success in _FAILED:
             self._stats.add("business_failures")
             code, message = body.get(fields.CODE), body.get(fields.MESSAGE)
             raise HaierBusinessError(str(code), mask(str(message)), endpoint, body.get(fields.DATA))
@@ -174,8 +213,13 @@ class Transport:
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         token: str | None = None,
+        spool: bool = False,
     ) -> Reply:
-        """POST with transient failures retried; returns the first non-transient answer."""
+        """POST with transient failures retried; returns the first non-transient answer.
+
+        ``spool``: a 2xx body goes to a :class:`SpooledJson` (see :class:`Reply`), and is
+        validated there in place of being parsed.
+        """
         endpoint = endpoint_of(url)
         data, all_headers = _encode(json_body, form, headers, token)
         attempts = self.retry.max_retries + 1
@@ -183,7 +227,7 @@ class Transport:
         for attempt in range(attempts):
             if attempt:
                 self._pause(endpoint, attempt, outcome)
-            outcome = self._attempt(endpoint, url, data, all_headers)
+            outcome = self._attempt(endpoint, url, data, all_headers, spool)
             if isinstance(outcome, Reply):
                 return outcome
         return self._give_up(endpoint, attempts, outcome)
@@ -212,13 +256,16 @@ class Transport:
         raise HaierTransientError(endpoint, attempts, cause) from cause
 
     def _attempt(
-        self, endpoint: str, url: str, data: bytes, headers: Mapping[str, str]
+        self, endpoint: str, url: str, data: bytes, headers: Mapping[str, str], spool: bool
     ) -> Reply | _Transient:
         self._pacer.acquire()
         self._stats.add("calls")
         started = time.monotonic()
         try:
-            response = self._session.post(url, data=data, headers=headers, timeout=self._timeout_s)
+            response = self._session.post(
+                url, data=data, headers=headers, timeout=self._timeout_s, stream=spool
+            )
+            body = _body(response, spool)
         except requests.Timeout as exc:
             self._stats.add("timeouts")
             return _Transient(exc)
@@ -227,16 +274,18 @@ class Transport:
             return _Transient(exc)
         elapsed_ms = (time.monotonic() - started) * 1000
         log.debug("POST %s -> %d in %.0f ms", endpoint, response.status_code, elapsed_ms)
-        return self._classify(endpoint, response)
+        return self._classify(endpoint, response, body)
 
-    def _classify(self, endpoint: str, response: requests.Response) -> Reply | _Transient:
+    def _classify(
+        self, endpoint: str, response: requests.Response, body: bytes | SpooledJson
+    ) -> Reply | _Transient:
         status = response.status_code
-        excerpt = _excerpt(response.content)
+        excerpt = _excerpt(body)
         if status in TRANSIENT_STATUSES:
             self._stats.add("http_429" if status == 429 else "http_5xx")
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return _Transient(HaierHttpError(status, endpoint, excerpt), retry_after)
-        payload = _decode(response.content)
+        payload = _decode(body)
         if 200 <= status < 300 and payload is _NOT_JSON:
             self._stats.add("non_json")
             return _Transient(HaierProtocolError(endpoint, "the answer is not JSON", excerpt))
@@ -280,14 +329,39 @@ def _encode(
     return data, all_headers
 
 
-def _decode(content: bytes) -> Any:
+def _body(response: requests.Response, spool: bool) -> bytes | SpooledJson:
+    """The body in memory, or a 2xx one spooled when asked (errors, 401s are small)."""
+    if spool and 200 <= response.status_code < 300:
+        with response:
+            return SpooledJson(response.iter_content(_DOWNLOAD_BYTES))
+    return response.content
+
+
+def _decode(body: bytes | SpooledJson) -> Any:
+    if isinstance(body, SpooledJson):
+        if body.scan(_ENVELOPE_MEMBERS):
+            return body
+        body.close()
+        return _NOT_JSON
     try:
-        return jsonio.loads(content)
+        return jsonio.loads(body)
     except ValueError:
         return _NOT_JSON
 
 
-def _excerpt(content: bytes) -> str:
+def _list_prefix(answer: SpooledJson) -> str | None:
+    """Where a spooled answer's list items are: a bare list, or ``data`` of a success."""
+    if answer.kind == "start_array":
+        return "item"
+    _, success = answer.members.get(fields.SUCCESS, ("", None))
+    data_kind, _ = answer.members.get(fields.DATA, ("", None))
+    if answer.kind == "start_map" and success in _SUCCEEDED and data_kind == "start_array":
+        return f"{fields.DATA}.item"
+    return None
+
+
+def _excerpt(body: bytes | SpooledJson) -> str:
+    content = body.head(_EXCERPT_CHARS) if isinstance(body, SpooledJson) else body
     text = content[:_EXCERPT_CHARS].decode("utf-8", errors="replace")
     return mask(" ".join(text.split()))
 

@@ -269,14 +269,9 @@ def test_stock_refused_for_every_product_keeps_the_previous_stock(
     assert "stock: loaded 0 of" in failure_message(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a product whose record breaks is dropped with its price and stock instead of "
-    "keeping yesterday's rows (catalog/sync.py _products: rejected keys are not in scope)",
-)
 @pytest.mark.parametrize("sandbox", [QUICK], indirect=True)
 def test_a_product_whose_record_breaks_keeps_yesterdays_rows(quick: Pipeline) -> None:
-    """The user should see: products row 'partial' naming the broken records, and those
+    """The user sees: products row 'partial' naming the broken records, and those
     products still in products, prices and stock with yesterday's synced_at, as for a key
     whose call failed. Only records that still carry their productCode can be kept."""
     catalog = quick.sandbox.catalog
