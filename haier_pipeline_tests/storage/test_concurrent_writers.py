@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import DagsterInstance
 
 from haier_pipeline.sandbox import FaultConfig
 from haier_pipeline_tests.conftest import Pipeline
@@ -44,6 +45,10 @@ def test_two_writing_runs_started_together_both_succeed(
     (home / "dagster.yaml").write_text(
         (Path(__file__).parents[2] / "dagster_home" / "dagster.yaml").read_text()
     )
+    # Create Dagster's own SQLite schema first: two processes creating it at once race in
+    # Dagster's storage setup (table already exists), which is not what this test is about.
+    with DagsterInstance.from_config(str(home)):
+        pass
 
     runs = [_start("catalog_sync", home), _start("push_orders", home)]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
