@@ -134,7 +134,7 @@ class CatalogSync:
             "prices": PhaseReport("prices", PRICES),
             "stock": PhaseReport("stock", STOCK),
         }
-        log_ids = {name: self.warehouse.start_sync(self.run_id, name) for name in phases}
+        log_ids = self.warehouse.start_syncs(self.run_id, list(phases))
         staging = Staging(
             self.warehouse.staging_path(self.run_id), [phase.table for phase in phases.values()]
         )

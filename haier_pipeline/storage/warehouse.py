@@ -135,16 +135,22 @@ class Warehouse:
 
     def start_sync(self, run_id: str, sync_type: str) -> int:
         """Open a sync_log row as ``processing`` and publish it, so a running sync is visible."""
+        return self.start_syncs(run_id, [sync_type])[sync_type]
+
+    def start_syncs(self, run_id: str, sync_types: Sequence[str]) -> dict[str, int]:
+        """Open one row per sync type in one transaction: one publish, not one per row."""
+        ids: dict[str, int] = {}
         with self.transaction() as con:
-            row = con.execute(
-                f"INSERT INTO {SYNC_LOG.name} (id, run_id, sync_type, status, total_count, "
-                "success_count, failed_count, api_calls, message, started_at) "
-                "VALUES (nextval('sync_log_id_seq'), ?, ?, 'processing', 0, 0, 0, 0, NULL, ?) "
-                "RETURNING id",
-                [run_id, sync_type, utcnow()],
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
+            for sync_type in sync_types:
+                [(log_id,)] = con.execute(
+                    f"INSERT INTO {SYNC_LOG.name} (id, run_id, sync_type, status, total_count, "
+                    "success_count, failed_count, api_calls, message, started_at) "
+                    "VALUES (nextval('sync_log_id_seq'), ?, ?, 'processing', 0, 0, 0, 0, NULL, ?) "
+                    "RETURNING id",
+                    [run_id, sync_type, utcnow()],
+                ).fetchall()
+                ids[sync_type] = int(log_id)
+        return ids
 
     def finish_sync(self, outcome: SyncOutcome) -> None:
         with self.transaction() as con:
@@ -159,17 +165,23 @@ class Warehouse:
         long as its claim is held, whatever Dagster says: a killed run stays STARTED in
         Dagster's instance for ever, and a run of another Dagster instance is unknown to it.
         """
-        with self.transaction() as con:
+        with self.connect(publish=False) as con:
             rows = con.execute(
                 f"SELECT id, run_id FROM {SYNC_LOG.name} WHERE status IN ('pending', 'processing')"
             ).fetchall()
-            stale = [(log_id, run) for log_id, run in rows if not self._alive(run, live_run_ids)]
-            for log_id, run in stale:
-                con.execute(
-                    f"UPDATE {SYNC_LOG.name} SET status = 'failed', completed_at = ?, "
-                    "message = ? WHERE id = ?",
-                    [utcnow(), f"interrupted: run {run} ended without closing this sync", log_id],
-                )
+        stale = [(log_id, run) for log_id, run in rows if not self._alive(run, live_run_ids)]
+        if stale:  # publish (copy the whole file) only when something changed
+            with self.transaction() as con:
+                for log_id, run in stale:
+                    con.execute(
+                        f"UPDATE {SYNC_LOG.name} SET status = 'failed', completed_at = ?, "
+                        "message = ? WHERE id = ? AND status IN ('pending', 'processing')",
+                        [
+                            utcnow(),
+                            f"interrupted: run {run} ended without closing this sync",
+                            log_id,
+                        ],
+                    )
         # A run killed after its commit left no open row, but still its staging file.
         dead = {run for _, run in stale}
         dead |= {c.stem for c in self.staging_dir.glob("*.claim") if not _claim_held(c)}
