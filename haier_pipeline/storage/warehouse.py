@@ -106,6 +106,14 @@ class Warehouse:
             try:
                 yield con
                 con.execute("CHECKPOINT")
+            except duckdb.Error as exc:
+                if "No space left on device" not in str(exc):
+                    raise
+                raise StorageError(
+                    f"could not write the pipeline's working file {self.work_path} beside "
+                    "HAIER_DUCKDB_PATH: the disk is full. That change was rolled back and "
+                    "nothing was published; free space and rerun."
+                ) from exc
             finally:
                 con.close()
             if publish:
