@@ -11,17 +11,14 @@ from datetime import timedelta
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
-    DagsterRunStatus,
     Failure,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
-    RunsFilter,
     TableColumn,
     TableSchema,
     multi_asset,
 )
-from dagster._core.instance import DagsterInstance
 
 from haier_pipeline.catalog.sync import CatalogSync, PhaseReport
 from haier_pipeline.defs.resources import CatalogScopeResource, HaierApiResource, WarehouseResource
@@ -35,13 +32,6 @@ CATALOG_FRESHNESS = FreshnessPolicy.time_window(
     fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)
 )
 PREVIEW_ROWS = 5
-LIVE_STATUSES = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
 
 
 def column_schema(table: Table) -> TableSchema:
@@ -63,12 +53,6 @@ def table_spec(table: Table, deps: list[str]) -> AssetSpec:
     )
 
 
-def live_run_ids(instance: DagsterInstance) -> set[str]:
-    """Runs that may still be writing: their open sync_log rows are not stale."""
-    records = instance.get_run_records(RunsFilter(statuses=LIVE_STATUSES))
-    return {record.dagster_run.run_id for record in records}
-
-
 @multi_asset(
     name="catalog",
     specs=[
@@ -86,10 +70,7 @@ def catalog(
     duckdb_warehouse: WarehouseResource,
 ) -> Iterator[MaterializeResult]:
     """Extract products, prices and stock from Haier and publish them to DuckDB atomically."""
-    warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (catalog_sync)")
-    closed = warehouse.close_interrupted_syncs(live_run_ids(context.instance))
-    if closed:
-        context.log.warning(f"closed {closed} sync_log row(s) left open by interrupted runs")
+    warehouse = duckdb_warehouse.for_run(context, "catalog_sync")
     with haier.client() as client:
         result = CatalogSync(
             client,

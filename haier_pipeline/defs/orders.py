@@ -38,7 +38,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from haier_pipeline.defs.catalog import OWNERS, column_schema, live_run_ids
+from haier_pipeline.defs.catalog import OWNERS, column_schema
 from haier_pipeline.defs.jobs import TIMEZONE
 from haier_pipeline.defs.resources import (
     BalancePolicyResource,
@@ -57,7 +57,6 @@ from haier_pipeline.orders.pusher import OrderOutcome, OrderPusher
 from haier_pipeline.orders.tracking import LogisticsTracker
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.schema import ACCOUNT_BALANCE, LOGISTICS_EVENTS, ORDERS, Table
-from haier_pipeline.storage.warehouse import Warehouse
 
 ORDERS_GROUP = "orders"
 FINANCE_GROUP = "finance"
@@ -85,17 +84,6 @@ def _table_spec(table: Table, deps: list[str]) -> AssetSpec:
 ORDER_TABLE_SPECS = [_table_spec(ORDERS, []), _table_spec(LOGISTICS_EVENTS, [ORDERS.name])]
 
 
-def _warehouse(
-    context: OpExecutionContext | AssetExecutionContext, resource: WarehouseResource, job: str
-) -> Warehouse:
-    """The run's warehouse, after closing sync_log rows of runs that died (kill -9)."""
-    warehouse = resource.warehouse(owner=f"run {context.run.run_id} ({job})")
-    closed = warehouse.close_interrupted_syncs(live_run_ids(context.instance))
-    if closed:
-        context.log.warning(f"closed {closed} sync_log row(s) left open by interrupted runs")
-    return warehouse
-
-
 # -- push_orders -----------------------------------------------------------------------
 
 
@@ -116,7 +104,7 @@ def push_pending_orders(
     order_inbox: OrderInboxResource,
 ) -> Iterator[AssetMaterialization]:
     """Validate, confirm stock, push once by soId, record, then archive each order file."""
-    warehouse = _warehouse(context, duckdb_warehouse, "push_orders")
+    warehouse = duckdb_warehouse.for_run(context, "push_orders")
     defaults = OrderDefaults(ylh.source_system, ylh.shop_name, haier.customer_code)
     with haier.client() as jsh, ylh.client() as ylh_client:
         pusher = OrderPusher(jsh, ylh_client, warehouse, order_inbox.inbox(), defaults, context.log)
@@ -180,7 +168,7 @@ def refresh_logistics(
     duckdb_warehouse: WarehouseResource,
 ) -> Iterator[AssetMaterialization]:
     """New logistics events of every pushed or confirmed order not yet delivered."""
-    warehouse = _warehouse(context, duckdb_warehouse, "track_logistics")
+    warehouse = duckdb_warehouse.for_run(context, "track_logistics")
     with haier.client() as jsh, ylh.client() as ylh_client:
         tracker = LogisticsTracker(
             jsh,
@@ -361,7 +349,7 @@ def account_balance(
     context: AssetExecutionContext, haier: HaierApiResource, duckdb_warehouse: WarehouseResource
 ) -> MaterializeResult:
     """Append the payer account balances of every sale group (JSH 2.5)."""
-    warehouse = _warehouse(context, duckdb_warehouse, "balance_snapshot")
+    warehouse = duckdb_warehouse.for_run(context, "balance_snapshot")
     with haier.client() as jsh:
         snapshot = snapshot_balance(jsh, warehouse, context.run.run_id)
     rows = "".join(f"| {group} | {amount} |\n" for group, amount in snapshot.balances.items())

@@ -16,7 +16,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext
+from dagster import (
+    AssetExecutionContext,
+    ConfigurableResource,
+    DagsterInstance,
+    DagsterRunStatus,
+    EnvVar,
+    Failure,
+    InitResourceContext,
+    OpExecutionContext,
+    RunsFilter,
+)
 
 from haier_pipeline.callbacks.receiver import DEFAULT_SPOOL, SPOOL_ENV
 from haier_pipeline.haier.jsh import JshClient
@@ -27,6 +37,13 @@ from haier_pipeline.orders.balance import parse_minimum
 from haier_pipeline.storage.warehouse import Warehouse
 
 SANDBOX_URL = "http://127.0.0.1:8765"
+_LIVE_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
 
 
 def sandbox_enabled() -> bool:
@@ -160,6 +177,14 @@ class WarehouseResource(ConfigurableResource):
     def warehouse(self, owner: str = "haier-pipeline") -> Warehouse:
         return Warehouse(Path(self.path), owner=owner, lock_timeout_s=self.lock_timeout_s)
 
+    def for_run(self, context: OpExecutionContext | AssetExecutionContext, job: str) -> Warehouse:
+        """The run's warehouse, after closing sync_log rows of runs that died (kill -9)."""
+        warehouse = self.warehouse(owner=f"run {context.run.run_id} ({job})")
+        closed = warehouse.close_interrupted_syncs(_live_run_ids(context.instance))
+        if closed:
+            context.log.warning(f"closed {closed} sync_log row(s) left open by interrupted runs")
+        return warehouse
+
     @classmethod
     def from_env(cls) -> WarehouseResource:
         return cls(path=env("HAIER_DUCKDB_PATH", "data/haier.duckdb"))
@@ -266,6 +291,12 @@ class BalancePolicyResource(ConfigurableResource):
     @classmethod
     def from_env(cls) -> BalancePolicyResource:
         return cls(minimum=env("HAIER_BALANCE_MIN", "0"))
+
+
+def _live_run_ids(instance: DagsterInstance) -> set[str]:
+    """Runs that may still be writing: their open sync_log rows are not stale."""
+    records = instance.get_run_records(RunsFilter(statuses=_LIVE_STATUSES))
+    return {record.dagster_run.run_id for record in records}
 
 
 def _positive_float(variable: str, text: str) -> float:
