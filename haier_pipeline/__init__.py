@@ -1,8 +1,11 @@
 """Haier catalog, prices, stock and orders, synced into DuckDB and run from Dagster.
 
-``defs`` is loaded on first access (PEP 562), so importing the client, the sandbox or the
-callback receiver does not pay for importing Dagster; ``dagster ... -m haier_pipeline``
-still finds it, because Dagster looks the module's members up by name.
+Dagster's entry point is :mod:`haier_pipeline.definitions` (``defs`` there). The package
+also exposes it as ``haier_pipeline.defs``, because the contract's commands load the package
+(``dagster job execute -m haier_pipeline -j ...``). It is imported on first access (PEP 562),
+so the client, the sandbox and the callback receiver start without importing Dagster. The
+Dagster layer itself lives in :mod:`haier_pipeline.dagster_defs`, a different name, so
+``haier_pipeline.defs`` only ever means the ``Definitions``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,6 @@ def __getattr__(name: str) -> Any:
     if name == "defs":
         from haier_pipeline.definitions import defs
 
-        # Importing the definitions imports the subpackage haier_pipeline.defs, which binds
-        # this module's attribute ``defs`` to that subpackage; bind it to the Definitions.
-        globals()["defs"] = defs
         return defs
     raise AttributeError(f"module 'haier_pipeline' has no attribute {name!r}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -87,10 +88,12 @@ def _print_tables(path: Path) -> None:
             "WHERE run_id = (SELECT run_id FROM sync_log ORDER BY id DESC LIMIT 1) ORDER BY id"
         ).fetchall():
             print(f"  {sync_type:<9} {status:<8} {ok}/{total} loaded, {failed} failed")
-    print(
-        'Query it: python -c "import duckdb; '
-        f"print(duckdb.connect('{path}', read_only=True).sql('FROM products LIMIT 5'))\""
+    query = (
+        f"import duckdb; print(duckdb.connect({str(path)!r}, read_only=True)"
+        ".sql('FROM products LIMIT 5'))"
     )
+    # sys.executable is this venv's Python, which has duckdb; a bare `python` may not.
+    print(f"Query it: {shlex.quote(sys.executable)} -c {shlex.quote(query)}")
 
 
 if __name__ == "__main__":

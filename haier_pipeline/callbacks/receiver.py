@@ -76,7 +76,7 @@ class CallbackReceiver:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host!s}:{port}/"
 
     def start(self) -> CallbackReceiver:
         if self._thread is None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from haier_pipeline.haier.masking import mask
+
 _HTTP_HINTS = MappingProxyType(
     {
         400: "check the request parameters (codes, county code, at most 20 product codes)",
@@ -30,7 +32,9 @@ class HaierError(Exception):
     """Base of every error the Haier clients raise, so callers can catch the family."""
 
     def __init__(self, message: str, *, endpoint: str) -> None:
-        super().__init__(message)
+        # Masked here, once for the family: a cause's text (urllib3 quotes the URL it tried,
+        # query string included) may carry a credential from a URL setting.
+        super().__init__(mask(message))
         self.endpoint = endpoint
 
 

@@ -12,12 +12,20 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterable
 
 MASK = "***"
+MIN_URL_SECRET = 4
+"""Shorter query values (``?page=1``) are too common in other text to mask everywhere."""
 
 # Authorization header values that may show up in exception texts, whatever the secret.
 _HEADER_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+")
+# A URL's user-info (``https://user:password@host``) and its query string (``?key=value``,
+# also in the bare ``url: /path?...`` that urllib3 puts in its errors): either may carry a
+# credential someone pasted into a URL setting, so neither ever reaches a message.
+_URL_USER_INFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
+_URL_QUERY = re.compile(r"(?<=[\w/.-])\?[^\s'\"<>()]+")
 
 
 class SecretRegistry:
@@ -39,6 +47,8 @@ class SecretRegistry:
 
     def mask(self, text: str) -> str:
         masked = _HEADER_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+        masked = _URL_USER_INFO.sub(lambda m: f"{m.group(1)}{MASK}@", masked)
+        masked = _URL_QUERY.sub(f"?{MASK}", masked)
         for secret in self._ordered:
             masked = masked.replace(secret, MASK)
         return masked
@@ -53,8 +63,19 @@ def register_secrets(values: Iterable[str | None]) -> None:
 
 
 def mask(text: str) -> str:
-    """``text`` with every registered secret and any bearer/basic credential masked."""
+    """``text`` with every registered secret, bearer/basic credential, URL user-info and URL
+    query string masked."""
     return SECRETS.mask(text)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The values a URL may carry as credentials: its password and its query parameters."""
+    if not url:
+        return []
+    parts = urllib.parse.urlsplit(url)
+    values = [parts.password or ""]
+    values += [value for _, value in urllib.parse.parse_qsl(parts.query)]
+    return [value for value in values if len(value) >= MIN_URL_SECRET]
 
 
 class MaskingFilter(logging.Filter):

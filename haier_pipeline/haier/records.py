@@ -248,7 +248,7 @@ class _Fields:
 
     def _lookup(self, wire: str) -> Any:
         value: Any = self._raw
-        walked = []
+        walked: list[str] = []
         for part in wire.split("."):
             if value is None:
                 return _ABSENT

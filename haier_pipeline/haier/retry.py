@@ -42,7 +42,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
         if attempt < 1:
             raise ValueError(f"retry attempt numbers start at 1, got {attempt}")
-        cap = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        cap = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         backoff = self.jitter() * cap
         if retry_after is None:
             return backoff

@@ -1,13 +1,15 @@
 """Connection settings for the Haier APIs, free of Dagster.
 
-The Dagster resources (``haier_pipeline.defs.resources``) build these from ``EnvVar``s; tests
-and benchmarks build them directly (``SandboxServer.jsh_settings()``). Secrets are kept in
-fields marked ``repr=False`` so a settings object never prints them.
+The Dagster resources (``haier_pipeline.dagster_defs.resources``) build these from
+``EnvVar``s; tests and benchmarks build them directly (``SandboxServer.jsh_settings()``).
+Secrets are kept in fields marked ``repr=False`` so a settings object never prints them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from haier_pipeline.haier.masking import url_secrets
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RATE_LIMIT = 100.0
@@ -47,8 +49,9 @@ class JshSettings:
         return self.customer_password or self.password
 
     def secrets(self) -> list[str]:
-        """Every secret value, for log masking."""
+        """Every secret value, for log masking (credentials pasted into a URL included)."""
         values = [self.client_secret, self.password, self.seller_password, self.customer_password]
+        values += [*url_secrets(self.base_url), *url_secrets(self.token_url)]
         return [v for v in values if v]
 
 
@@ -66,4 +69,6 @@ class YlhSettings:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def secrets(self) -> list[str]:
-        return [v for v in (self.client_secret, self.password) if v]
+        values = [self.client_secret, self.password]
+        values += [*url_secrets(self.base_url), *url_secrets(self.auth_url)]
+        return [v for v in values if v]

@@ -24,8 +24,12 @@ CENT = Decimal("0.01")
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 # random bytes -> code characters in one C call; the slight bias (256 % 36) is harmless here
 _CODE_TABLE = bytes(ord(_CODE_ALPHABET[b % 36]) for b in range(256))
-_BRANDS = (("海尔", 0.55, Decimal("1.00")), ("卡萨帝", 0.70, Decimal("1.80")))
-_BRANDS += (("统帅", 0.88, Decimal("0.80")), ("Leader", 1.00, Decimal("0.85")))
+_BRANDS: tuple[tuple[str, float, Decimal], ...] = (
+    ("海尔", 0.55, Decimal("1.00")),
+    ("卡萨帝", 0.70, Decimal("1.80")),
+    ("统帅", 0.88, Decimal("0.80")),
+    ("Leader", 1.00, Decimal("0.85")),
+)
 _DISCOUNT_RATES = tuple(Decimal(r) for r in ("0", "0", "0", "0.02", "0.03", "0.05", "0.08"))
 _REBATES = tuple(Decimal(r) for r in ("0", "0", "0", "20", "50", "100"))
 _REBATE_TYPES = ("COM", "FHQ", "BF", "DTDBF")

@@ -78,6 +78,7 @@ class Warehouse:
         self.path = Path(path)
         suffix = self.path.suffix or ".duckdb"
         self.work_path = self.path.with_name(f"{self.path.stem}.pipeline{suffix}")
+        self._held_claims: set[str] = set()
         self.staging_dir = self.path.parent / ".staging"
         self.owner = owner
         self.lock_timeout_s = lock_timeout_s
@@ -129,10 +130,17 @@ class Warehouse:
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Query the published file read-only, as an analyst would (no writer lock needed)."""
+        with self.reading() as con:
+            return con.execute(sql, list(params)).fetchall() if con else []
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A read-only connection to the published file; None before the first publish."""
         if not self.path.exists():
-            return []
+            yield None
+            return
         with duckdb.connect(str(self.path), read_only=True) as con:
-            return con.execute(sql, list(params)).fetchall()
+            yield con
 
     def publish(self) -> None:
         """Publish the working file now (for example after a crash left it unpublished)."""
@@ -164,20 +172,21 @@ class Warehouse:
         with self.transaction() as con:
             _close_sync_row(con, outcome)
 
-    def close_interrupted_syncs(self, live_run_ids: set[str]) -> int:
+    def close_interrupted_syncs(self) -> int:
         """Mark ``processing`` rows of runs that are no longer alive as ``failed``.
 
         A run killed with SIGKILL cannot close its own row; the next run does it, naming the
         dead run so the sync_log never shows a sync as running forever, and removes the files
-        the dead run staged. A run that holds a claim (:meth:`run_claim`) is alive exactly as
-        long as its claim is held, whatever Dagster says: a killed run stays STARTED in
-        Dagster's instance for ever, and a run of another Dagster instance is unknown to it.
+        the dead run staged. Every run that opens sync_log rows holds its claim
+        (:meth:`run_claim`) first, so a run is alive exactly as long as its claim is held,
+        whatever Dagster says: a killed run stays STARTED in Dagster's instance for ever when
+        no run-monitoring daemon runs, and a run of another Dagster instance is unknown to it.
         """
         with self.connect(publish=False) as con:
             rows = con.execute(
                 f"SELECT id, run_id FROM {SYNC_LOG.name} WHERE status IN ('pending', 'processing')"
             ).fetchall()
-        stale = [(log_id, run) for log_id, run in rows if not self._alive(run, live_run_ids)]
+        stale = [(log_id, run) for log_id, run in rows if not self._alive(run)]
         if stale:  # publish (copy the whole file) only when something changed
             with self.transaction() as con:
                 for log_id, run in stale:
@@ -206,8 +215,13 @@ class Warehouse:
         """Hold a kernel file lock for the run while it writes sync_log rows and staging files.
 
         The kernel drops a process's locks when it dies, however it dies, so a free claim is
-        proof that the run is gone; Dagster's run status cannot tell (see above).
+        proof that the run is gone; Dagster's run status cannot tell (see above). Claiming a
+        run this object already holds is a no-op, so the Dagster layer can claim for the whole
+        step and the work inside it (``CatalogSync``) can claim again.
         """
+        if run_id in self._held_claims:
+            yield
+            return
         self._prepare_dirs()
         claim = self._claim_path(run_id)
         claim.parent.mkdir(exist_ok=True)
@@ -220,20 +234,20 @@ class Warehouse:
                 f"run {run_id} is already syncing in another process (it holds {claim}); "
                 "let it finish instead of running the same run twice."
             ) from None
+        self._held_claims.add(run_id)
         try:
             yield
         finally:
+            self._held_claims.discard(run_id)
             lock.release()
             claim.unlink(missing_ok=True)
 
     def _claim_path(self, run_id: str) -> Path:
         return self.staging_dir / f"{run_id}.claim"
 
-    def _alive(self, run_id: str, live_run_ids: set[str]) -> bool:
+    def _alive(self, run_id: str) -> bool:
         claim = self._claim_path(run_id)
-        if not claim.exists():  # a run that never claimed (or finished): ask Dagster
-            return run_id in live_run_ids
-        return _claim_held(claim)
+        return claim.exists() and _claim_held(claim)
 
     def _remove_run_files(self, run_id: str) -> None:
         staging = self.staging_path(run_id)

@@ -15,10 +15,11 @@ from typing import Any
 
 from dagster import DagsterRunStatus, ExecuteInProcessResult
 
-from haier_pipeline.defs.resources import HaierApiResource
+from haier_pipeline.dagster_defs.resources import HaierApiResource
 from haier_pipeline.sandbox import FaultConfig, SandboxCatalog
 from haier_pipeline.sandbox.faults import Decision, FaultState
 from haier_pipeline_tests.conftest import Pipeline
+from haier_pipeline_tests.dagster_defs.failures import failure_lines
 
 CATALOG_TABLES = ("products", "prices", "stock")
 _CLIENT_LINE = re.compile(
@@ -77,14 +78,8 @@ def run_status(pipeline: Pipeline, run_id: str) -> DagsterRunStatus:
 
 def failure_message(result: ExecuteInProcessResult) -> str:
     """The error a user reads on the failed step in the Dagster UI, causes included."""
-    failures = [e for e in result.all_events if e.is_step_failure]
-    assert failures, "the run has no failed step"
-    error = failures[0].step_failure_data.error
-    messages = []
-    while error is not None:
-        messages.append(error.message.strip())
-        error = error.cause
-    return "\n".join(messages)
+    assert any(e.is_step_failure for e in result.all_events), "the run has no failed step"
+    return "\n".join(failure_lines(result))
 
 
 def sync_log(pipeline: Pipeline, run_id: str) -> dict[str, SyncRow]:

@@ -12,7 +12,7 @@ from dagster import DagsterInstance
 
 from haier_pipeline.sandbox import FaultConfig
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import stocked_codes
+from haier_pipeline_tests.dagster_defs.order_helpers import stocked_codes
 from haier_pipeline_tests.orders.factories import make_order_dict, write_order_file
 
 BIN = Path(sys.executable).parent

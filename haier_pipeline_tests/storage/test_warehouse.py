@@ -95,16 +95,57 @@ def test_publish_catalog_replaces_scope_and_keeps_rows_whose_fetch_failed(tmp_pa
     ]
 
 
-def test_interrupted_processing_rows_are_closed_by_the_next_run(tmp_path: Path) -> None:
-    warehouse = Warehouse(tmp_path / "haier.duckdb")
-    dead = warehouse.start_sync("dead-run", "products")
-    alive = warehouse.start_sync("live-run", "products")
+def _claiming_process(path: Path, run_id: str, sync_type: str) -> subprocess.Popen[str]:
+    """A process that claims ``run_id``, opens a sync_log row, says so, then waits forever."""
+    code = textwrap.dedent(
+        f"""
+        import time
+        from haier_pipeline.storage.warehouse import Warehouse
+        warehouse = Warehouse({str(path)!r})
+        with warehouse.run_claim({run_id!r}):
+            print(warehouse.start_sync({run_id!r}, {sync_type!r}), flush=True)
+            time.sleep(600)
+        """
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
-    assert warehouse.close_interrupted_syncs({"live-run"}) == 1
 
+def test_rows_of_a_killed_run_are_closed_and_a_live_runs_rows_are_kept(tmp_path: Path) -> None:
+    """Any job's run that died by SIGKILL (whatever Dagster still says of it) is closed by
+    the next run, because every sync_log writer holds its run claim; a live one is left."""
+    path = tmp_path / "haier.duckdb"
+    killed = _claiming_process(path, "dead-run", "order")
+    living = _claiming_process(path, "live-run", "logistics")
+    try:
+        assert killed.stdout is not None and living.stdout is not None
+        dead, alive = int(killed.stdout.readline()), int(living.stdout.readline())
+        killed.kill()
+        killed.wait()
+
+        warehouse = Warehouse(path)
+        assert warehouse.close_interrupted_syncs() == 1
+        assert warehouse.close_interrupted_syncs() == 0
+    finally:
+        living.kill()
+        living.wait()
     rows = dict((r[0], r[1:]) for r in warehouse.read("SELECT id, status, message FROM sync_log"))
-    assert rows[dead][0] == "failed" and "dead-run" in rows[dead][1]
+    assert rows[dead][0] == "failed" and "interrupted: run dead-run" in rows[dead][1]
     assert rows[alive] == ("processing", None)
+
+
+def test_a_row_whose_run_holds_no_claim_counts_as_interrupted(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "haier.duckdb")
+    orphan = warehouse.start_sync("unclaimed-run", "order")
+    assert warehouse.close_interrupted_syncs() == 1
+    assert warehouse.read("SELECT status FROM sync_log WHERE id = ?", [orphan]) == [("failed",)]
+
+
+def test_claiming_a_run_twice_in_one_warehouse_is_harmless(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "haier.duckdb")
+    with warehouse.run_claim("r1"), warehouse.run_claim("r1"):
+        log_id = warehouse.start_sync("r1", "products")
+        assert Warehouse(warehouse.path).close_interrupted_syncs() == 0
+    assert warehouse.read("SELECT status FROM sync_log WHERE id = ?", [log_id]) == [("processing",)]
 
 
 def test_a_path_under_a_file_gives_a_clear_error(tmp_path: Path) -> None:

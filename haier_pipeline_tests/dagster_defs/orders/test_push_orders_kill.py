@@ -19,14 +19,14 @@ import pytest
 
 from haier_pipeline.sandbox.faults import FaultConfig
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import (
+from haier_pipeline_tests.dagster_defs.order_helpers import (
     drop_order,
     inbox,
     orders,
     processed,
     stocked_codes,
 )
-from haier_pipeline_tests.defs.test_order_definitions import SHIPPED_YAML
+from haier_pipeline_tests.dagster_defs.orders.test_order_definitions import SHIPPED_YAML
 
 ORDERS = 20
 LATENCY_S = 0.1  # per API call, so that 20 orders take seconds and the kill lands mid-run

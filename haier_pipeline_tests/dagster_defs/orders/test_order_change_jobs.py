@@ -10,14 +10,15 @@ from dagster import ExecuteInProcessResult
 from haier_pipeline.haier.ylh import SHANGHAI
 from haier_pipeline.orders.model import to_epoch_ms
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import orders, push_valid_orders
+from haier_pipeline_tests.dagster_defs.failures import failure_text
+from haier_pipeline_tests.dagster_defs.order_helpers import orders, push_valid_orders
 
 pytestmark = pytest.mark.usefixtures("seeded_catalog")
 
 
 def _failure(result: ExecuteInProcessResult) -> str:
     assert not result.success
-    return " ".join(str(e.event_specific_data) for e in result.all_events if e.is_failure)
+    return failure_text(result)
 
 
 def _cancel(pipeline: Pipeline, so_id: str, reason: str = "顾客取消") -> ExecuteInProcessResult:

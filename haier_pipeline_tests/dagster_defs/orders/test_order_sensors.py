@@ -10,10 +10,10 @@ import pytest
 from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
 from haier_pipeline.callbacks.receiver import CallbackReceiver
-from haier_pipeline.defs.resources import CallbackSpoolResource, OrderInboxResource
-from haier_pipeline.defs.sensors import callback_spool_sensor, order_inbox_sensor
+from haier_pipeline.dagster_defs.orders.sensors import callback_spool_sensor, order_inbox_sensor
+from haier_pipeline.dagster_defs.resources import CallbackSpoolResource, OrderInboxResource
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import (
+from haier_pipeline_tests.dagster_defs.order_helpers import (
     drop_order,
     inbox,
     orders,

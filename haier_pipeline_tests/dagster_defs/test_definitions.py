@@ -6,6 +6,7 @@ import pytest
 from dagster import DagsterInstance
 
 from haier_pipeline.definitions import build_defs
+from haier_pipeline_tests.dagster_defs.failures import failure_text
 
 PLACEHOLDER_ENV = {
     "HAIER_BASE_URL": "http://127.0.0.1:9",
@@ -22,8 +23,10 @@ def test_every_definition_loads_with_placeholder_environment(monkeypatch, tmp_pa
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("HAIER_DUCKDB_PATH", str(tmp_path / "haier.duckdb"))
     defs = build_defs()
-    defs.resolve_all_job_defs()
-    assert defs.resolve_job_def("catalog_sync") is not None
+    jobs = {job.name: job for job in defs.resolve_all_job_defs()}
+    assert {"catalog_sync", "push_orders", "balance_snapshot"} <= set(jobs)
+    selected = jobs["catalog_sync"].asset_layer.selected_asset_keys
+    assert {key.to_user_string() for key in selected} == {"products", "prices", "stock"}
     assert defs.resolve_schedule_def("catalog_sync_daily").execution_timezone == "Asia/Shanghai"
 
 
@@ -49,8 +52,7 @@ def test_a_missing_required_variable_fails_the_run_naming_it(
     with DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
-    failures = [e for e in result.all_events if e.is_failure]
-    messages = " ".join(str(e.event_specific_data) for e in failures)
+    messages = failure_text(result)
     assert f"missing required environment variable(s): {missing}" in messages
     assert not (tmp_path / "haier.duckdb").exists()
 
@@ -64,5 +66,5 @@ def test_a_malformed_county_code_is_named(monkeypatch, tmp_path) -> None:
     with DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
-    failures = " ".join(str(e.event_specific_data) for e in result.all_events if e.is_failure)
-    assert "HAIER_COUNTY_CODES: '11010' is not a 6-digit county code" in failures
+    failures = failure_text(result)
+    assert "HAIER_COUNTY_CODES='110101,11010' holds '11010', not a 6-digit county code" in failures

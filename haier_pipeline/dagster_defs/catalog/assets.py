@@ -6,59 +6,31 @@ module only wires resources in and turns the result into what the Dagster UI sho
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
+from typing import Any
 
-from dagster import (
-    AssetExecutionContext,
-    AssetSpec,
-    Failure,
-    FreshnessPolicy,
-    MaterializeResult,
-    MetadataValue,
-    TableColumn,
-    TableSchema,
-    multi_asset,
-)
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, multi_asset
 
 from haier_pipeline.catalog.sync import CatalogSync, PhaseReport
-from haier_pipeline.defs.resources import CatalogScopeResource, HaierApiResource, WarehouseResource
+from haier_pipeline.dagster_defs.conventions import DAILY_FRESHNESS, table_spec
+from haier_pipeline.dagster_defs.resources import (
+    CatalogScopeResource,
+    HaierApiResource,
+    WarehouseResource,
+)
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
 from haier_pipeline.storage.warehouse import Warehouse
 
 CATALOG_GROUP = "catalog"
-OWNERS = ["team:haier-pipeline"]
-# Synced daily; a catalog older than this is stale for pricing decisions.
-CATALOG_FRESHNESS = FreshnessPolicy.time_window(
-    fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)
-)
 PREVIEW_ROWS = 5
-
-
-def column_schema(table: Table) -> TableSchema:
-    return TableSchema(
-        columns=[TableColumn(name, str(typ)) for name, typ in table.columns],
-    )
-
-
-def table_spec(table: Table, deps: list[str]) -> AssetSpec:
-    return AssetSpec(
-        table.name,
-        deps=deps,
-        description=table.description,
-        group_name=CATALOG_GROUP,
-        kinds={"duckdb", "python"},
-        owners=OWNERS,
-        freshness_policy=CATALOG_FRESHNESS,
-        metadata={"dagster/column_schema": column_schema(table), "dagster/table_name": table.name},
-    )
+_KINDS = frozenset({"duckdb", "python"})
 
 
 @multi_asset(
     name="catalog",
     specs=[
-        table_spec(PRODUCTS, []),
-        table_spec(PRICES, ["products"]),
-        table_spec(STOCK, ["products"]),
+        table_spec(PRODUCTS, CATALOG_GROUP, [], DAILY_FRESHNESS, _KINDS),
+        table_spec(PRICES, CATALOG_GROUP, [PRODUCTS.name], DAILY_FRESHNESS, _KINDS),
+        table_spec(STOCK, CATALOG_GROUP, [PRODUCTS.name], DAILY_FRESHNESS, _KINDS),
     ],
     pool="haier_api",
     can_subset=False,
@@ -70,8 +42,10 @@ def catalog(
     duckdb_warehouse: WarehouseResource,
 ) -> Iterator[MaterializeResult]:
     """Extract products, prices and stock from Haier and publish them to DuckDB atomically."""
-    warehouse = duckdb_warehouse.for_run(context, "catalog_sync")
-    with haier.client() as client:
+    with (
+        duckdb_warehouse.for_run(context, "catalog_sync") as warehouse,
+        haier.client() as client,
+    ):
         result = CatalogSync(
             client,
             warehouse,
@@ -100,7 +74,7 @@ def catalog(
         )
 
 
-def _metadata(phase: PhaseReport, warehouse: Warehouse) -> dict[str, object]:
+def _metadata(phase: PhaseReport, warehouse: Warehouse) -> dict[str, Any]:
     return {
         "dagster/row_count": phase.rows,
         "sync_status": phase.status,

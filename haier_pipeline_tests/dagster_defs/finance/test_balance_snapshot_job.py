@@ -9,7 +9,8 @@ from dagster import AssetCheckSeverity, ExecuteInProcessResult
 
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import inbox, stocked_codes
+from haier_pipeline_tests.dagster_defs.failures import failure_text
+from haier_pipeline_tests.dagster_defs.order_helpers import inbox, stocked_codes
 from haier_pipeline_tests.orders.factories import make_order_dict, write_order_file
 
 
@@ -75,5 +76,5 @@ def test_a_malformed_minimum_is_named(pipeline: Pipeline, monkeypatch: pytest.Mo
     monkeypatch.setenv("HAIER_BALANCE_MIN", "lots")
     result = pipeline.run("balance_snapshot")
     assert not result.success
-    failures = " ".join(str(e.event_specific_data) for e in result.all_events if e.is_failure)
+    failures = failure_text(result)
     assert "HAIER_BALANCE_MIN='lots' is not an amount in yuan" in failures

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, asset_check
 
-from haier_pipeline.defs.resources import WarehouseResource
+from haier_pipeline.dagster_defs.resources import WarehouseResource
 
 EXAMPLES = 5
 

@@ -29,13 +29,9 @@ from dagster import (
 )
 
 from haier_pipeline.callbacks.spool import PENDING
-from haier_pipeline.defs.orders import (
-    ApplyCallbacksConfig,
-    PushOrdersConfig,
-    apply_callbacks,
-    push_orders,
-)
-from haier_pipeline.defs.resources import CallbackSpoolResource, OrderInboxResource
+from haier_pipeline.dagster_defs.orders.jobs import apply_callbacks, push_orders
+from haier_pipeline.dagster_defs.orders.ops import ApplyCallbacksConfig, PushOrdersConfig
+from haier_pipeline.dagster_defs.resources import CallbackSpoolResource, OrderInboxResource
 from haier_pipeline.orders.inbox import file_fingerprint, pending_files
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ import pytest
 
 from haier_pipeline.callbacks.receiver import CallbackReceiver
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import orders, push_valid_orders
+from haier_pipeline_tests.dagster_defs.order_helpers import orders, push_valid_orders
 
 pytestmark = pytest.mark.usefixtures("seeded_catalog")
 

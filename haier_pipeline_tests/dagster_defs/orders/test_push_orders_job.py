@@ -10,7 +10,7 @@ from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.orders import OrderDefaults, parse_order
 from haier_pipeline.sandbox.faults import FaultConfig
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import (
+from haier_pipeline_tests.dagster_defs.order_helpers import (
     COUNTY,
     PRICE,
     amount,

@@ -7,7 +7,7 @@ import pytest
 from haier_pipeline.storage.schema import PRODUCTS
 from haier_pipeline.storage.warehouse import Warehouse, upsert, utcnow
 from haier_pipeline_tests.conftest import Pipeline
-from haier_pipeline_tests.defs.order_helpers import COUNTY
+from haier_pipeline_tests.dagster_defs.order_helpers import COUNTY
 
 
 @pytest.fixture

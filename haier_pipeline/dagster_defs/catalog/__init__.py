@@ -1,0 +1,1 @@
+"""The catalog domain: products, prices and stock from Haier into DuckDB."""

@@ -1,0 +1,45 @@
+"""What every domain's definitions share: owners, Beijing time, freshness, tables as assets."""
+
+from datetime import timedelta
+
+from dagster import AssetSpec, FreshnessPolicy, TableColumn, TableSchema
+
+from haier_pipeline.storage.schema import Table
+
+OWNERS = ["team:haier-pipeline"]
+TIMEZONE = "Asia/Shanghai"
+"""Haier, the shops and their customers all live on Beijing time; schedules do too."""
+
+DAILY_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)
+)
+"""Synced daily: older than a day and two hours warns, a day and a half fails."""
+
+
+def column_schema(table: Table) -> TableSchema:
+    return TableSchema(columns=[TableColumn(name, str(typ)) for name, typ in table.columns])
+
+
+def table_metadata(table: Table) -> dict[str, object]:
+    """The metadata that shows a DuckDB table's columns and name on its asset page."""
+    return {"dagster/column_schema": column_schema(table), "dagster/table_name": table.name}
+
+
+def table_spec(
+    table: Table,
+    group: str,
+    deps: list[str],
+    freshness: FreshnessPolicy | None = None,
+    kinds: frozenset[str] = frozenset({"duckdb"}),
+) -> AssetSpec:
+    """A DuckDB table as an asset of ``group``, described from its one schema declaration."""
+    return AssetSpec(
+        table.name,
+        deps=deps,
+        description=table.description,
+        group_name=group,
+        kinds=set(kinds),
+        owners=OWNERS,
+        freshness_policy=freshness,
+        metadata=table_metadata(table),
+    )

@@ -1,0 +1,1 @@
+"""The orders domain: push, track, apply callbacks, cancel and reschedule."""

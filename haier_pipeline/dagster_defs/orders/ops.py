@@ -1,0 +1,223 @@
+"""The order ops: each wires resources into the Dagster-free work of ``haier_pipeline.orders``,
+turns the outcome into what the UI shows, and fails the run when something needs a person.
+"""
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from dagster import (
+    AssetMaterialization,
+    Config,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    op,
+)
+from pydantic import Field
+
+from haier_pipeline.dagster_defs.resources import (
+    CallbackSpoolResource,
+    HaierApiResource,
+    OrderInboxResource,
+    WarehouseResource,
+    YlhResource,
+)
+from haier_pipeline.haier.errors import HaierBusinessError
+from haier_pipeline.orders.apply_callbacks import CallbackApplier
+from haier_pipeline.orders.changes import OrderChangeError, cancel_order, reschedule_order
+from haier_pipeline.orders.model import OrderDefaults
+from haier_pipeline.orders.pusher import OrderOutcome, OrderPusher
+from haier_pipeline.orders.tracking import LogisticsTracker
+from haier_pipeline.storage import orders as db
+from haier_pipeline.storage.schema import LOGISTICS_EVENTS, ORDERS
+
+ORDERS_POOL = "haier_orders"
+"""push_orders and apply_callbacks write orders; dagster_home/dagster.yaml limits pools to 1."""
+OUTCOMES_SHOWN = 100  # rows of the per-order table in a push_orders run's metadata
+
+
+class PushOrdersConfig(Config):
+    files: list[str] = Field(
+        default_factory=list,
+        description="Order file names in the inbox to handle; empty: every file still there.",
+    )
+
+
+@op(pool=ORDERS_POOL, out={})
+def push_pending_orders(
+    context: OpExecutionContext,
+    config: PushOrdersConfig,
+    haier: HaierApiResource,
+    ylh: YlhResource,
+    duckdb_warehouse: WarehouseResource,
+    order_inbox: OrderInboxResource,
+) -> Iterator[AssetMaterialization]:
+    """Validate, confirm stock, push once by soId, record, then archive each order file."""
+    defaults = OrderDefaults(ylh.source_system, ylh.shop_name, haier.customer_code)
+    with (
+        duckdb_warehouse.for_run(context, "push_orders") as warehouse,
+        haier.client() as jsh,
+        ylh.client() as ylh_client,
+    ):
+        pusher = OrderPusher(jsh, ylh_client, warehouse, order_inbox.inbox(), defaults, context.log)
+        report = pusher.run(context.run.run_id, config.files)
+    counts = {status: report.count(status) for status in (db.PUSHED, db.REJECTED, db.FAILED)}
+    yield AssetMaterialization(
+        ORDERS.name,
+        description=report.message(),
+        metadata={
+            **{f"orders_{status}": count for status, count in counts.items()},
+            "api_calls": report.api_calls,
+            "outcomes": MetadataValue.md(_outcome_table(report.outcomes)),
+        },
+    )
+    if counts[db.FAILED]:
+        raise Failure(
+            description=f"{report.message()}. See last_error in orders for each failed soId.",
+            allow_retries=False,
+        )
+
+
+def _outcome_table(outcomes: Sequence[OrderOutcome]) -> str:
+    """Failed and rejected orders first: they are the ones someone has to act on."""
+    shown = sorted(outcomes, key=lambda outcome: outcome.status == db.PUSHED)[:OUTCOMES_SHOWN]
+    lines = ["| file | soId | status | retailOrderNo or reason |", "|---|---|---|---|"]
+    for outcome in shown:
+        detail = outcome.detail.replace("\n", " ").replace("|", "\\|")
+        lines.append(
+            f"| {outcome.source_file} | {outcome.so_id or ''} | {outcome.status} | {detail} |"
+        )
+    if len(outcomes) > len(shown):
+        lines.append(f"\n{len(outcomes) - len(shown)} more; the orders table has them all.")
+    return "\n".join(lines)
+
+
+@op(out={})
+def refresh_logistics(
+    context: OpExecutionContext,
+    haier: HaierApiResource,
+    ylh: YlhResource,
+    duckdb_warehouse: WarehouseResource,
+) -> Iterator[AssetMaterialization]:
+    """New logistics events of every pushed or confirmed order not yet delivered."""
+    with (
+        duckdb_warehouse.for_run(context, "track_logistics") as warehouse,
+        haier.client() as jsh,
+        ylh.client() as ylh_client,
+    ):
+        tracker = LogisticsTracker(
+            jsh,
+            ylh_client,
+            warehouse,
+            haier.customer_code,
+            context.log,
+            max_workers=haier.max_workers,
+        )
+        report = tracker.run(context.run.run_id)
+    message = report.message()
+    yield AssetMaterialization(
+        LOGISTICS_EVENTS.name,
+        description=message,
+        metadata={
+            "orders_tracked": report.orders,
+            "orders_refreshed": report.refreshed,
+            "new_events": report.new_events,
+            "malformed_events": report.malformed_events,
+            "api_calls": report.api_calls,
+        },
+    )
+    if report.orders and not report.refreshed:
+        raise Failure(description=f"no order's logistics could be refreshed: {message}")
+
+
+class ApplyCallbacksConfig(Config):
+    files: list[str] = Field(
+        default_factory=list,
+        description="Spool file names (in pending/) to apply; empty: every pending callback.",
+    )
+
+
+@op(pool=ORDERS_POOL, out={})
+def apply_spooled_callbacks(
+    context: OpExecutionContext,
+    config: ApplyCallbacksConfig,
+    duckdb_warehouse: WarehouseResource,
+    callback_spool: CallbackSpoolResource,
+) -> Iterator[AssetMaterialization]:
+    """Haier's confirm, cancel and out-of-stock callbacks, applied to orders."""
+    warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (apply_callbacks)")
+    report = CallbackApplier(warehouse, callback_spool.spool(), context.log).run(config.files)
+    context.log.info(report.message())
+    if report.applied:
+        yield AssetMaterialization(
+            ORDERS.name,
+            description=report.message(),
+            metadata={
+                "callbacks_applied": len(report.applied),
+                "callbacks_unknown_order": len(report.unknown),
+            },
+        )
+
+
+class CancelOrderConfig(Config):
+    so_id: str = Field(description="The shop's sub-order number (soId) of a pushed order.")
+    reason: str = Field(description="Why the order is cancelled; sent to YLH as cancelReason.")
+
+
+@op
+def cancel_pushed_order(
+    context: OpExecutionContext,
+    config: CancelOrderConfig,
+    ylh: YlhResource,
+    duckdb_warehouse: WarehouseResource,
+) -> None:
+    """Ask YLH to cancel; Haier's cancel callback then marks the order cancelled."""
+    warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (cancel_order)")
+    with ylh.client() as client, _refusals_as_failures():
+        number = cancel_order(client, warehouse, config.so_id, config.reason, ylh.source_system)
+    context.log.info(
+        f"cancellation of soId {config.so_id.strip()} ({number}) accepted by YLH; the order "
+        "becomes cancelled when Haier's cancel callback arrives"
+    )
+
+
+class RescheduleOrderConfig(Config):
+    retail_order_no: str = Field(description="YLH's order number, e.g. SO.20250430.000001.")
+    distribution_date: str = Field(
+        default="",
+        description="New delivery day, e.g. 2025-05-03 (sent as 23:59:59 Beijing time); "
+        "empty: unchanged.",
+    )
+    install_date: str = Field(
+        default="", description="New installation day, same format; empty: unchanged."
+    )
+
+
+@op
+def reschedule_delivery(
+    context: OpExecutionContext, config: RescheduleOrderConfig, ylh: YlhResource
+) -> None:
+    """Move delivery and/or installation to another day (YLH 3.3)."""
+    with ylh.client() as client, _refusals_as_failures():
+        distribution, install = reschedule_order(
+            client, config.retail_order_no, config.distribution_date, config.install_date
+        )
+    moved = [
+        f"{name} {moment.isoformat()}"
+        for name, moment in (("delivery", distribution), ("installation", install))
+        if moment is not None
+    ]
+    context.log.info(f"{config.retail_order_no.strip()}: {' and '.join(moved)} accepted by YLH")
+
+
+@contextlib.contextmanager
+def _refusals_as_failures() -> Iterator[None]:
+    """A refused change is the user's to fix: one clear line, no traceback, no retry."""
+    try:
+        yield
+    except OrderChangeError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+    except HaierBusinessError as refusal:
+        raise Failure(
+            description=f"YLH refused ({refusal.code}): {refusal.message}", allow_retries=False
+        ) from None
