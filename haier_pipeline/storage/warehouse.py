@@ -629,8 +629,8 @@ def _process_name(pid: int) -> str:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "its command line is not visible"
-    command = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-    return command[:120] or "no command line"
+    command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
+    return command[:120] or "no command line"  # one line, however the command was written
 
 
 def _fsync_dir(path: Path) -> None:
