@@ -582,17 +582,21 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def comments_of(obj: Table | View) -> list[str]:
+    """COMMENT ON a table or view and each of its columns, from its declaration."""
+    kind = "VIEW" if isinstance(obj, View) else "TABLE"
+    return [
+        f"COMMENT ON {kind} {obj.name} IS {sql_literal(obj.description)}",
+        *(
+            f"COMMENT ON COLUMN {obj.name}.{c.name} IS {sql_literal(c.description)}"
+            for c in obj.fields
+        ),
+    ]
+
+
 def comment_sql() -> list[str]:
-    """COMMENT ON every table, view and column, from the declarations above."""
-    statements = []
-    for kind, objects in (("TABLE", ALL_TABLES), ("VIEW", ALL_VIEWS)):
-        for obj in objects:
-            statements.append(f"COMMENT ON {kind} {obj.name} IS {sql_literal(obj.description)}")
-            statements.extend(
-                f"COMMENT ON COLUMN {obj.name}.{c.name} IS {sql_literal(c.description)}"
-                for c in obj.fields
-            )
-    return statements
+    """COMMENT ON every table, view and column."""
+    return [s for obj in (*ALL_TABLES, *ALL_VIEWS) for s in comments_of(obj)]
 
 
 def schema_statements() -> list[str]:

@@ -47,6 +47,7 @@ from haier_pipeline.storage.schema import (
     SYNC_LOG,
     SYNC_REJECTS,
     Table,
+    comments_of,
     schema_statements,
     sql_literal,
 )
@@ -516,6 +517,8 @@ def _swap_table(con: duckdb.DuckDBPyConnection, table: Table) -> int:
     )
     con.execute(f"DROP TABLE {table.name}")
     con.execute(f"ALTER TABLE {fresh} RENAME TO {table.name}")
+    for statement in comments_of(table):  # a new table starts without them
+        con.execute(statement)
     return _count(con, table)
 
 
