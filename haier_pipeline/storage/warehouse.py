@@ -553,13 +553,8 @@ def _check_usable(path: Path) -> None:
     """Refuse a path that exists and is not a regular file, before anything is created."""
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except OSError:  # missing (created later), or its folder is unusable: said when creating it
         return
-    except OSError as exc:
-        raise UnusablePathError(
-            f"HAIER_DUCKDB_PATH ({path}) cannot be read: {exc.strerror}. Point it at a "
-            "DuckDB file in a folder the pipeline may write."
-        ) from None
     if stat.S_ISDIR(mode):
         raise UnusablePathError(
             f"HAIER_DUCKDB_PATH ({path}) is a folder; point it at a file in it, such as "
