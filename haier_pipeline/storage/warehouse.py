@@ -10,16 +10,24 @@ snapshot; new readers get the new one in full. Nobody ever sees half a refresh, 
 can make the pipeline wait.
 
 Long extractions do not hold the lock: they stream into a per-run staging file
-(``staging.py``) and the catalog is swapped in by one transaction (``publish_catalog``).
+(``staging.py``) and the catalog, with its history (``history.py``), is swapped in by one
+transaction (``publish_catalog``).
+
+Every file is written in DuckDB storage format ``STORAGE_VERSION`` so that analysts on DuckDB
+1.4 LTS and 1.5 can open it; a working file written by an older release in 2.0's format is
+converted once, when it is first opened. No path or value is ever spliced into SQL text.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
+import stat
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +38,19 @@ import duckdb
 import filelock
 import pyarrow as pa
 
-from haier_pipeline.storage.schema import SETUP_SQL, SYNC_LOG, SYNC_REJECTS, Table
+from haier_pipeline.storage.history import follow_current, seed_from_current
+from haier_pipeline.storage.schema import (
+    HISTORIES,
+    PIPELINE_SCHEMA,
+    SCHEMA_FINGERPRINT,
+    STORAGE_VERSION,
+    SYNC_LOG,
+    SYNC_REJECTS,
+    Table,
+    comments_of,
+    schema_statements,
+    sql_literal,
+)
 
 DEFAULT_LOCK_TIMEOUT_S = 120.0
 CLAIM_WAIT_S = 1.0
@@ -46,6 +66,15 @@ class PublishError(StorageError):
     Nothing is lost: the next successful publish shows the change. Callers must not record
     the change as undone.
     """
+
+
+class ForeignWriterError(PublishError):
+    """Another process has the analysts' file open read-write (or left its write-ahead log):
+    replacing the file under it would break every reader and lose what it wrote."""
+
+
+class UnusablePathError(StorageError):
+    """HAIER_DUCKDB_PATH names something that cannot be a DuckDB file (a folder, a device)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,7 @@ class Warehouse:
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     ) -> None:
         self.path = Path(path)
+        _check_usable(self.path)
         suffix = self.path.suffix or ".duckdb"
         self.work_path = self.path.with_name(f"{self.path.stem}.pipeline{suffix}")
         self._held_claims: set[str] = set()
@@ -262,27 +292,35 @@ class Warehouse:
         tables: Sequence[Table],
         outcomes: Sequence[SyncOutcome],
     ) -> dict[str, int]:
-        """Swap the staged catalog tables in and close their sync_log rows, in one transaction.
+        """Swap the staged catalog tables in, bring their histories in step and close their
+        sync_log rows, in one transaction: no reader sees new tables with old history.
 
         Rows are replaced for every key the sync covered (its *scope*). A key in scope that
         could not be fetched this time (the call failed after its retries) keeps its previous
-        row and older ``synced_at``, rather than vanishing from the analysts' tables.
+        row and older ``synced_at``, rather than vanishing from the analysts' tables, and so
+        keeps its open history row. Returns the rows of each swapped table and the rows each
+        history opened.
         """
         counts: dict[str, int] = {}
+        swapped = {table.name for table in tables}
         with self.connect() as con:
             # One thread: DuckDB's parallel rebuild of the keyed tables was the peak of a
             # 100,000-product sync (+189 MB over Dagster's base; +143 MB with one thread).
             con.execute("SET threads = 1")
-            con.execute(f"ATTACH '{staging_path}' AS stg (READ_ONLY)")
+            con.execute("ATTACH ? AS stg (READ_ONLY)", [str(staging_path)])
             try:
                 with atomic(con):
+                    at = utcnow()  # the sync's time: valid_from/valid_to and completed_at
                     for table in tables:
                         counts[table.name] = _swap_table(con, table)
+                    for history in HISTORIES:
+                        if history.current.name in swapped:
+                            counts[history.table.name] = follow_current(con, history, at)
                     con.execute(
                         f"INSERT INTO {SYNC_REJECTS.name} SELECT * FROM stg.{SYNC_REJECTS.name}"
                     )
                     for outcome in outcomes:
-                        _close_sync_row(con, outcome)
+                        _close_sync_row(con, outcome, at)
             finally:
                 con.execute("DETACH stg")
         return counts
@@ -305,14 +343,42 @@ class Warehouse:
 
     def _open_working(self) -> duckdb.DuckDBPyConnection:
         try:
-            con = duckdb.connect(str(self.work_path))
-            for statement in SETUP_SQL:
-                con.execute(statement)
+            con = self._connect_working()
+            if not _readable_by_target(con):
+                con.execute("CHECKPOINT")
+                con.close()
+                self._convert_working_file()
+                con = self._connect_working()
+            _set_up_schema(con)
         except duckdb.Error as exc:
             raise StorageError(
                 f"cannot open the pipeline's working DuckDB file {self.work_path}: {exc}"
             ) from exc
         return con
+
+    def _connect_working(self) -> duckdb.DuckDBPyConnection:
+        config = {"storage_compatibility_version": STORAGE_VERSION}
+        return duckdb.connect(str(self.work_path), config=config)
+
+    def _convert_working_file(self) -> None:
+        """Rewrite a working file of a newer storage format in ``STORAGE_VERSION``, once.
+
+        COPY FROM DATABASE keeps tables, rows, sequences (with their next value), views and
+        comments; the copy replaces the file only when complete.
+        """
+        tmp = self.work_path.with_name(f".{self.work_path.name}.convert.tmp")
+        tmp.unlink(missing_ok=True)
+        with duckdb.connect() as con:
+            con.execute("ATTACH ? AS old (READ_ONLY)", [str(self.work_path)])
+            con.execute(
+                f"ATTACH ? AS new (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})", [str(tmp)]
+            )
+            con.execute("COPY FROM DATABASE old TO new")
+            con.execute("DETACH new")
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.work_path)
+        _fsync_dir(self.work_path.parent)
 
     def _restore_working_file(self) -> None:
         """Start from the published file when the working file is missing (new machine, cleanup)."""
@@ -325,6 +391,53 @@ class Warehouse:
         for orphan in self.path.parent.glob(f".{self.path.name}.*.tmp"):
             orphan.unlink(missing_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with self._no_foreign_writer():
+            self._replace_published(tmp)
+
+    @contextlib.contextmanager
+    def _no_foreign_writer(self) -> Iterator[None]:
+        """Refuse to publish over a file another process has open read-write, and keep any
+        new one from opening it read-write until the new file is in place.
+
+        DuckDB takes a POSIX write lock on a file it opens read-write and a read lock on one
+        it opens read-only. An open-file-description read lock of ours is refused while a
+        writer holds its lock (that writer's pid is then known), and coexists with readers.
+        """
+        wal = Path(f"{self.path}.wal")
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = None
+        try:
+            if fd is not None and not _lock_shared(fd):
+                raise ForeignWriterError(self._foreign_writer_message(_writer_pid(fd)))
+            if wal.exists():
+                raise ForeignWriterError(self._foreign_wal_message(wal))
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _foreign_writer_message(self, pid: int | None) -> str:
+        who = f"process {pid} ({_process_name(pid)})" if pid else "another process"
+        return (
+            f"{self.path} (HAIER_DUCKDB_PATH) is open read-write by {who}; nothing was "
+            f"published and the new data waits in {self.work_path}. The published file is "
+            "read-only for analysts: close that connection and reopen it with "
+            "duckdb.connect(path, read_only=True) (duckdb -readonly in the CLI); the next run "
+            "publishes."
+        )
+
+    def _foreign_wal_message(self, wal: Path) -> str:
+        return (
+            f"{self.path} (HAIER_DUCKDB_PATH) has a write-ahead log {wal} left by a process "
+            f"that opened it read-write; nothing was published and the new data waits in "
+            f"{self.work_path}. The published file is read-only for analysts: open it "
+            "read-write once and close it to fold the log in (or delete the log), then rerun "
+            "to publish."
+        )
+
+    def _replace_published(self, tmp: Path) -> None:
         try:
             shutil.copyfile(self.work_path, tmp)
             with open(tmp, "rb+") as handle:
@@ -381,7 +494,9 @@ def _claim_held(claim: Path) -> bool:
     return False
 
 
-def _close_sync_row(con: duckdb.DuckDBPyConnection, outcome: SyncOutcome) -> None:
+def _close_sync_row(
+    con: duckdb.DuckDBPyConnection, outcome: SyncOutcome, at: datetime | None = None
+) -> None:
     con.execute(
         f"UPDATE {SYNC_LOG.name} SET status = ?, total_count = ?, success_count = ?, "
         "failed_count = ?, api_calls = ?, message = ?, completed_at = ? WHERE id = ?",
@@ -392,7 +507,7 @@ def _close_sync_row(con: duckdb.DuckDBPyConnection, outcome: SyncOutcome) -> Non
             outcome.failed_count,
             outcome.api_calls,
             outcome.message,
-            utcnow(),
+            at or utcnow(),
             outcome.log_id,
         ],
     )
@@ -416,6 +531,8 @@ def _swap_table(con: duckdb.DuckDBPyConnection, table: Table) -> int:
     )
     con.execute(f"DROP TABLE {table.name}")
     con.execute(f"ALTER TABLE {fresh} RENAME TO {table.name}")
+    for statement in comments_of(table):  # a new table starts without them
+        con.execute(statement)
     return _count(con, table)
 
 
@@ -444,6 +561,88 @@ def _count(con: duckdb.DuckDBPyConnection, table: Table) -> int:
     # register() on this connection then fails.
     [(count,)] = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()
     return int(count)
+
+
+def _check_usable(path: Path) -> None:
+    """Refuse a path that exists and is not a regular file, before anything is created."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # missing (created later), or its folder is unusable: said when creating it
+        return
+    if stat.S_ISDIR(mode):
+        raise UnusablePathError(
+            f"HAIER_DUCKDB_PATH ({path}) is a folder; point it at a file in it, such as "
+            f"{path / 'haier.duckdb'}. Nothing was written."
+        )
+    if not stat.S_ISREG(mode):
+        raise UnusablePathError(
+            f"HAIER_DUCKDB_PATH ({path}) is not a regular file (a device, a pipe or a socket); "
+            "point it at a DuckDB file such as data/haier.duckdb. Nothing was written."
+        )
+
+
+def _readable_by_target(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the open file's storage format is no newer than ``STORAGE_VERSION``."""
+    [(tags,)] = con.execute(
+        "SELECT tags FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return _version(tags.get("storage_version", "")) <= _version(STORAGE_VERSION)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'v1.4.0+' -> (1, 4, 0); an unknown text counts as newest, so the file is converted."""
+    try:
+        return tuple(int(part) for part in text.strip("v+").split("."))
+    except ValueError:
+        return (999,)
+
+
+def _set_up_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create what is missing, (re)define views and comments, and start the histories of a
+    file written before they existed: once per schema declaration, not at every connect."""
+    con.execute(PIPELINE_SCHEMA.ddl())
+    current = con.execute(f"SELECT fingerprint FROM {PIPELINE_SCHEMA.name}").fetchall()
+    if current == [(SCHEMA_FINGERPRINT,)]:
+        return
+    with atomic(con):
+        for statement in schema_statements():
+            con.execute(statement)
+        for history in HISTORIES:
+            seed_from_current(con, history)
+        con.execute(f"DELETE FROM {PIPELINE_SCHEMA.name}")
+        con.execute(
+            f"INSERT INTO {PIPELINE_SCHEMA.name} VALUES (?, ?)", [SCHEMA_FINGERPRINT, utcnow()]
+        )
+
+
+_FLOCK = "hhqqi4x"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid
+
+
+def _lock_shared(fd: int) -> bool:
+    """Take an open-file-description read lock on the whole file, without waiting."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_RDLCK, 0, 0, 0, 0))
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _writer_pid(fd: int) -> int | None:
+    """The pid of the process holding a write lock on the file, if the kernel tells it."""
+    answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, struct.pack(_FLOCK, fcntl.F_RDLCK, 0, 0, 0, 0))
+    lock_type, _, _, _, pid = struct.unpack(_FLOCK, answer)
+    return pid if lock_type != fcntl.F_UNLCK and pid > 0 else None
+
+
+def _process_name(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "its command line is not visible"
+    command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
+    return command[:120] or "no command line"  # one line, however the command was written
 
 
 def _fsync_dir(path: Path) -> None:

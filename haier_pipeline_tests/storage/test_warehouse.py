@@ -88,7 +88,7 @@ def test_publish_catalog_replaces_scope_and_keeps_rows_whose_fetch_failed(tmp_pa
     outcome = SyncOutcome(log_id, "partial", 2, 1, 1, 1, "1 failed")
     counts = warehouse.publish_catalog(staging.path, [PRICES], [outcome])
 
-    assert counts == {"prices": 2}
+    assert counts == {"prices": 2, "price_history": 2}  # history opened for both rows
     assert _prices(warehouse.path) == {"AAAAAAAA1": Decimal("1.10"), "AAAAAAAA2": Decimal("2.00")}
     assert warehouse.read("SELECT status, failed_count FROM sync_log WHERE id = ?", [log_id]) == [
         ("partial", 1)
