@@ -596,7 +596,8 @@ def comments_of(obj: Table | View) -> list[str]:
 
 def comment_sql() -> list[str]:
     """COMMENT ON every table, view and column."""
-    return [s for obj in (*ALL_TABLES, *ALL_VIEWS) for s in comments_of(obj)]
+    objects: tuple[Table | View, ...] = (*ALL_TABLES, *ALL_VIEWS)
+    return [s for obj in objects for s in comments_of(obj)]
 
 
 def schema_statements() -> list[str]:

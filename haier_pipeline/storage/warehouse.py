@@ -357,7 +357,9 @@ class Warehouse:
         return con
 
     def _connect_working(self) -> duckdb.DuckDBPyConnection:
-        config = {"storage_compatibility_version": STORAGE_VERSION}
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "storage_compatibility_version": STORAGE_VERSION
+        }
         return duckdb.connect(str(self.work_path), config=config)
 
     def _convert_working_file(self) -> None:
