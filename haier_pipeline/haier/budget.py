@@ -13,6 +13,12 @@ pyrate-limiter's GCRA bucket: with 32 threads it sustained 88-94 calls/s of 100,
 thread that wakes late under the GIL loses its slot for good; reserving before sleeping never
 loses one (0.98-0.99 of the limit, zero 429s).
 
+**No more than ``rate`` in any one second.** Slots alone do not promise that: a caller that
+wakes late (the CPU busy with Dagster starting up beside a sync) sends after callers that woke
+on time, and a gateway counting per second sees the bunch (112 in one second at 100/s,
+measured). So the file also keeps the last send times in a ring, and a call goes only when
+fewer than ``rate`` calls went in the second before; a late caller waits a moment instead.
+
 **Where the timeline lives.** A small file per client_id in ``HAIER_BUDGET_DIR`` (default:
 ``haier-budget`` in the system temp folder), named by a hash of the client_id, mapped into
 memory by every process and changed only under ``flock``. The kernel drops a flock when its
@@ -64,13 +70,16 @@ from typing import Protocol, TypeVar
 BUDGET_DIR_VARIABLE = "HAIER_BUDGET_DIR"
 DEFAULT_BUDGET_DIR = Path(tempfile.gettempdir()) / "haier-budget"
 MAX_CLAIMS = 64  # order claims kept at once; each lives until its slot is checked or stale
+MAX_WINDOW = 1024  # calls remembered for the one-second window; above this rate it is not kept
 CLAIM_KEPT_S = 30.0  # a claim no bulk caller checked by then belonged to a dead process
 
-_MAGIC = b"HBUDGET1"
-# magic, boot id, next free slot (monotonic seconds), number of claims; then the claims.
-_HEADER = struct.Struct("<8s16sdI4x")
-_CLAIM = struct.Struct("<d")
-_FILE_SIZE = _HEADER.size + MAX_CLAIMS * _CLAIM.size
+_MAGIC = b"HBUDGET2"
+# magic, boot id, next free slot (monotonic seconds), number of claims, where the next send
+# goes in the ring; then the claims; then the ring of the last MAX_WINDOW send times.
+_HEADER = struct.Struct("<8s16sdII")
+_TIME = struct.Struct("<d")
+_RING_AT = _HEADER.size + MAX_CLAIMS * _TIME.size
+_FILE_SIZE = _RING_AT + MAX_WINDOW * _TIME.size
 _T = TypeVar("_T")
 
 
@@ -118,6 +127,7 @@ class FileBudget:
     def __init__(self, path: Path, calls_per_second: float) -> None:
         self.path = path
         self.interval = 1.0 / _checked_rate(calls_per_second)
+        self._window = math.ceil(calls_per_second)  # calls allowed in any one second
         self._mutex = threading.Lock()  # flock does not exclude threads sharing the descriptor
         self._map: mmap.mmap | None = None
         self._fd = -1
@@ -127,12 +137,42 @@ class FileBudget:
     def acquire(self, priority: Priority = Priority.BULK) -> None:
         if priority is Priority.ORDER:
             _sleep_until(self._update(self._claim_for_order))
-            return
+            wait = self._update(self._send)
+        else:
+            wait = self._bulk_slot()
+        while wait > 0:  # woken late, after others: the window says when this call may go
+            time.sleep(wait)
+            wait = self._update(self._send)
+
+    def _bulk_slot(self) -> float:
+        """Reserve, sleep, and reserve again if an order took the slot; then as :meth:`_send`."""
         while True:
             slot = self._update(self._reserve)
             _sleep_until(slot)
-            if self._update(functools.partial(_State.keep, slot=slot, interval=self.interval)):
-                return
+            wait = self._update(functools.partial(self._use, slot))
+            if wait is not None:
+                return wait
+
+    def _use(self, slot: float, state: _State) -> float | None:
+        """None when an order took this bulk slot (its claim is cleared); else :meth:`_send`."""
+        if not state.keep(slot, self.interval):
+            return None
+        return self._send(state)
+
+    def _send(self, state: _State) -> float:
+        """0 when the call may go now (recorded as sent), else the seconds to wait first.
+
+        Slots are 1/rate apart, but a caller that woke late (a busy CPU) sends after callers
+        that woke on time; a gateway counting per second would then see more than ``rate``
+        in one second. So no call goes while ``rate`` calls went within the last second.
+        """
+        now = time.monotonic()
+        if self._window <= MAX_WINDOW:
+            wait = state.sent_before(self._window) + 1.0 - now
+            if wait > 0:
+                return wait
+        state.record_send(now)
+        return 0.0
 
     def _update(self, change: Callable[[_State], _T]) -> _T:
         """Run ``change`` on the shared state under both locks, and write back what it did."""
@@ -144,7 +184,7 @@ class FileBudget:
             try:
                 state = _State.read(self._map)
                 result = change(state)
-                state.write(self._map)
+                state.write()
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         return result
@@ -186,24 +226,37 @@ class FileBudget:
 
 
 class _State:
-    """The shared timeline as read from the file: next free slot and claimed slots."""
+    """The shared state as read from the file: next free slot, claimed slots, recent sends."""
 
-    def __init__(self, next_slot: float, claims: list[float]) -> None:
+    def __init__(self, buffer: mmap.mmap, next_slot: float, claims: list[float], head: int) -> None:
+        self.buffer = buffer
         self.next_slot = next_slot
         self.claims = claims
+        self.head = head
 
     @classmethod
     def read(cls, buffer: mmap.mmap) -> _State:
-        magic, boot, next_slot, count = _HEADER.unpack_from(buffer, 0)
-        if magic != _MAGIC or boot != _BOOT_ID or not 0 <= count <= MAX_CLAIMS:
-            return cls(0.0, [])  # new, or from an earlier boot whose clock meant other times
+        magic, boot, next_slot, count, head = _HEADER.unpack_from(buffer, 0)
+        if magic != _MAGIC or boot != _BOOT_ID or count > MAX_CLAIMS or head >= MAX_WINDOW:
+            # New, or from an earlier boot, whose clock meant other times: start afresh.
+            buffer[_RING_AT:_FILE_SIZE] = bytes(_FILE_SIZE - _RING_AT)
+            return cls(buffer, 0.0, [], 0)
         claims = list(struct.unpack_from(f"<{count}d", buffer, _HEADER.size))
-        return cls(next_slot, claims)
+        return cls(buffer, next_slot, claims, head)
 
-    def write(self, buffer: mmap.mmap) -> None:
+    def write(self) -> None:
         count = len(self.claims)
-        _HEADER.pack_into(buffer, 0, _MAGIC, _BOOT_ID, self.next_slot, count)
-        struct.pack_into(f"<{count}d", buffer, _HEADER.size, *self.claims)
+        _HEADER.pack_into(self.buffer, 0, _MAGIC, _BOOT_ID, self.next_slot, count, self.head)
+        struct.pack_into(f"<{count}d", self.buffer, _HEADER.size, *self.claims)
+
+    def sent_before(self, calls: int) -> float:
+        """When the call ``calls`` sends ago went (0.0 if there were fewer)."""
+        index = (self.head - calls) % MAX_WINDOW
+        return _TIME.unpack_from(self.buffer, _RING_AT + index * _TIME.size)[0]
+
+    def record_send(self, moment: float) -> None:
+        _TIME.pack_into(self.buffer, _RING_AT + self.head * _TIME.size, moment)
+        self.head = (self.head + 1) % MAX_WINDOW
 
     def earliest_unclaimed(self, now: float, interval: float) -> float | None:
         """The earliest reserved slot still ahead of ``now`` that no order has claimed.

@@ -155,7 +155,7 @@ def test_state_from_an_earlier_boot_is_started_afresh(tmp_path: Path) -> None:
     path = tmp_path / "b"
     FileBudget(path, 10).acquire()
     # Another boot's clock: its next free slot lies an hour ahead of ours.
-    stale = struct.pack("<8s16sdI4x", b"HBUDGET1", b"\x01" * 16, time.monotonic() + 3600, 0)
+    stale = struct.pack("<8s16sdII", b"HBUDGET2", b"\x01" * 16, time.monotonic() + 3600, 0, 0)
     path.write_bytes(stale + bytes(path.stat().st_size - len(stale)))
     waiter = threading.Thread(target=FileBudget(path, 10).acquire, daemon=True)
     waiter.start()
@@ -192,3 +192,21 @@ def test_pushes_and_their_token_go_first_other_ylh_calls_wait(
         ylh.create_order(ORDER)  # the token, then the push
         ylh.logistics_numbers(["SO.20250430.000001"])
     assert seen == [Priority.ORDER, Priority.ORDER, Priority.BULK]
+
+
+def test_callers_that_woke_late_never_make_a_second_hold_more_than_the_rate(
+    tmp_path: Path,
+) -> None:
+    budget = FileBudget(tmp_path / "b", 20)
+    # Ten slots reserved by callers that then stall past them (a busy CPU)...
+    late = [budget._update(budget._reserve) for _ in range(10)]
+    time.sleep(late[-1] - time.monotonic() + 0.05)
+    sent: list[float] = []
+    for _ in range(10):  # ...send all at once,
+        budget._update(budget._send)
+        sent.append(time.monotonic())
+    for _ in range(20):  # and the next callers, on time, must not add to that second.
+        budget.acquire()
+        sent.append(time.monotonic())
+    busiest = max(bisect.bisect_left(sent, t + 1.0) - i for i, t in enumerate(sent))
+    assert busiest <= 20
