@@ -42,9 +42,18 @@ def counties(n: int) -> list[str]:
 
 
 class SandboxProcess:
-    """``python -m haier_pipeline.sandbox`` on a free port; stopped with Ctrl-C on exit."""
+    """``python -m haier_pipeline.sandbox`` on a free port; stopped with Ctrl-C on exit.
 
-    def __init__(self, products: int, latency_ms: float, rate_limit: float) -> None:
+    ``client_id``: the sandbox's account has this client_id (``account_sandbox.py``).
+    """
+
+    def __init__(
+        self, products: int, latency_ms: float, rate_limit: float, client_id: str | None = None
+    ) -> None:
+        self.program = ["-m", "haier_pipeline.sandbox"]
+        if client_id is not None:
+            self.program = [str(Path(__file__).with_name("account_sandbox.py"))]
+            self.program += ["--client-id", client_id]
         self.args = [
             "--port",
             "0",
@@ -68,7 +77,7 @@ class SandboxProcess:
         return self._process.pid
 
     def __enter__(self) -> Self:
-        command = [PYTHON, "-m", "haier_pipeline.sandbox", *self.args]
+        command = [PYTHON, *self.program, *self.args]
         self._process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,

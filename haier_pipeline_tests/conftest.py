@@ -33,6 +33,18 @@ class Pipeline:
             return con.execute(sql, list(params)).fetchall()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This session's call budgets (HAIER_BUDGET_DIR), also for the processes it starts.
+
+    Every sandbox has the same client_ids, so test runs in parallel on one machine would
+    otherwise pace each other through the shared budget files.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HAIER_BUDGET_DIR", str(tmp_path_factory.mktemp("budget")))
+        yield
+
+
 @pytest.fixture
 def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
     """A small sandbox; ``@pytest.mark.parametrize('sandbox', [{...}], indirect=True)`` tunes it."""

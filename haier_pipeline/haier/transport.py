@@ -1,11 +1,12 @@
-"""The call machinery both Haier clients share: pacing, retries, tokens, the envelope.
+"""The call machinery both Haier clients share: the call budget, retries, tokens, the envelope.
 
 Every decision about what to retry lives in :meth:`Transport._attempt` and
 :meth:`Transport.exchange`; the clients only say which URL to call with which body. All Haier
 calls are lookups or the soId-keyed order push, which the server deduplicates, so repeating
 a POST after a transient failure is safe.
 
-Retried (at most ``RetryPolicy.max_retries`` times, each attempt paced by the rate limiter):
+Retried (at most ``RetryPolicy.max_retries`` times, each attempt drawn from the call budget,
+:mod:`.budget`, at the priority of the code making the call):
 429, 500, 502, 503, 504, timeouts, dropped connections, and a 2xx answer that is not JSON.
 The last one is a judgement call: an HTML page in place of JSON comes from a gateway, WAF or
 proxy between us and Haier, which is usually momentary; the retry budget is small, so a URL
@@ -33,6 +34,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from haier_pipeline.haier import fields, jsonio
+from haier_pipeline.haier.budget import budget_for, current_priority
 from haier_pipeline.haier.errors import (
     HaierAuthError,
     HaierBusinessError,
@@ -43,7 +45,6 @@ from haier_pipeline.haier.errors import (
 )
 from haier_pipeline.haier.masking import get_logger, mask, register_secrets
 from haier_pipeline.haier.payloads import as_list
-from haier_pipeline.haier.ratelimit import shared_pacer
 from haier_pipeline.haier.retry import RetryPolicy, parse_retry_after
 from haier_pipeline.haier.stats import CallStats, StatsCounter
 from haier_pipeline.haier.streamjson import SpooledJson
@@ -85,7 +86,8 @@ class _Transient:
 
 
 class Transport:
-    """One HTTP session, rate limiter, retry policy, token cache and statistics per client.
+    """One HTTP session, retry policy, token cache and statistics per client; one call budget
+    per client_id for the whole machine.
 
     ``fetch_token`` gets a new token (it may call :meth:`exchange`); ``credentials_hint``
     names the settings to check when the token is refused.
@@ -107,7 +109,7 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.credentials_hint = credentials_hint
         self._timeout_s = timeout_s
-        self._pacer = shared_pacer(client_id, rate_limit)
+        self._budget = budget_for(client_id, rate_limit)
         self._stats = StatsCounter()
         self._session = requests.Session()
         # pool_block: more threads than connections wait for one instead of opening and
@@ -258,7 +260,7 @@ class Transport:
     def _attempt(
         self, endpoint: str, url: str, data: bytes, headers: Mapping[str, str], spool: bool
     ) -> Reply | _Transient:
-        self._pacer.acquire()
+        self._budget.acquire(current_priority())
         self._stats.add("calls")
         started = time.monotonic()
         try:

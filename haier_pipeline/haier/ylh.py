@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from haier_pipeline.haier import fields, records, validation
+from haier_pipeline.haier.budget import serving_orders
 from haier_pipeline.haier.endpoints import (
     YLH_CANCEL_ORDER,
     YLH_CREATE_ORDER,
@@ -90,7 +91,7 @@ class YlhClient(TransportClient):
         so_id = validation.text("the order's soId", order.get(fields.ORDER_SO_ID))
         endpoint = self._endpoint(YLH_CREATE_ORDER)
         try:
-            payload = self._call(YLH_CREATE_ORDER, dict(order))
+            payload = self._order_call(YLH_CREATE_ORDER, dict(order))
         except HaierBusinessError as exc:
             if exc.code != SO_ID_DUPLICATE:
                 raise
@@ -108,7 +109,7 @@ class YlhClient(TransportClient):
             "cancelReason": validation.text("reason", reason),
             "sourceSystem": validation.text("source_system", source_system),
         }
-        self._call(YLH_CANCEL_ORDER, body)
+        self._order_call(YLH_CANCEL_ORDER, body)
 
     def reschedule(
         self,
@@ -125,7 +126,7 @@ class YlhClient(TransportClient):
             body["distributionTime"] = _end_of_day_ms("distribution_time", distribution_time)
         if install_time is not None:
             body["installTime"] = _end_of_day_ms("install_time", install_time)
-        self._call(YLH_RESCHEDULE, body)
+        self._order_call(YLH_RESCHEDULE, body)
 
     def delivery_images(self, order_no: str) -> list[str]:
         """URLs of the delivery and installation photos of one order."""
@@ -153,6 +154,11 @@ class YlhClient(TransportClient):
 
     def _call(self, endpoint: YlhEndpoint, body: Any) -> Any:
         return self._transport.call(self._services.url(self._settings.base_url, endpoint), body)
+
+    def _order_call(self, endpoint: YlhEndpoint, body: Any) -> Any:
+        """A call that serves an order: it goes before bulk calls waiting for the same budget."""
+        with serving_orders():
+            return self._call(endpoint, body)
 
     def _fetch_token(self, transport: Transport) -> Token:
         """Password grant: form-encoded, client credentials as HTTP Basic."""

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import filelock
 
+from haier_pipeline.haier.budget import serving_orders
 from haier_pipeline.haier.errors import HaierBusinessError, HaierError, HaierHttpError
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.ylh import YlhClient
@@ -241,7 +242,8 @@ class OrderPusher:
         if problems:
             return self._reject(path, facts, "not pushable per the catalog: " + "; ".join(problems))
         try:
-            available = self._stock(order)
+            with serving_orders():  # the stock check goes before catalog calls
+                available = self._stock(order)
         except HaierBusinessError as refusal:
             return self._reject(path, facts, f"stock query refused: {refusal.message}")
         except (HaierError, _StockUnknown) as error:

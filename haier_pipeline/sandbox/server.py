@@ -334,7 +334,9 @@ class SandboxServer:
         early = self._gateway_faults(decision)
         if early is not None:
             return early
-        if not self._limiter.allow(self._client_of(route, raw, handler)):
+        client = self._client_of(route, raw, handler)
+        self._stats.arrival(client)
+        if not self._limiter.allow(client):
             return json_answer(429, failure("429", "rate limit exceeded"), RETRY_AFTER)
         if decision.burst_429:
             return json_answer(429, failure("429", "too many requests"), RETRY_AFTER)

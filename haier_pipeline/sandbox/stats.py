@@ -6,8 +6,10 @@ or "prices in ceil(N/20) calls": a client cannot be trusted to count its own cal
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from typing import Any
 
 
@@ -27,12 +29,18 @@ class SandboxStats:
             self._events: Counter[str] = Counter()
             self._codes: dict[str, list[str]] = {"products": [], "prices": [], "stock": []}
             self._stock_queries: list[tuple[str, str]] = []
+            self._arrivals: defaultdict[str, list[float]] = defaultdict(list)
 
     def call(self, endpoint: str) -> None:
         """An API call arrived (before any fault, limit or auth check)."""
         with self._lock:
             self._total += 1
             self._calls[endpoint] += 1
+
+    def arrival(self, client: str) -> None:
+        """A call reached the rate limiter for this client_id (whether it then got a 429 or not)."""
+        with self._lock:  # the time is taken under the lock, so the list stays sorted
+            self._arrivals[client].append(time.monotonic())
 
     def served(self, endpoint: str, codes: list[str] | None = None) -> None:
         """The endpoint itself answered (success or business failure), with these codes."""
@@ -74,4 +82,13 @@ class SandboxStats:
                 "internal_errors": self._events["internal_error"],  # sandbox bugs; always 0
                 "product_codes": {k: list(v) for k, v in self._codes.items()},
                 "stock_queries": [list(q) for q in self._stock_queries],
+                "busiest_second": {c: _busiest_second(t) for c, t in self._arrivals.items()},
             }
+
+
+def _busiest_second(arrivals: list[float]) -> int:
+    """The most calls that arrived within any one second, [t, t + 1), t any arrival time."""
+    return max(
+        (bisect.bisect_left(arrivals, start + 1.0, index) - index)
+        for index, start in enumerate(arrivals)
+    )

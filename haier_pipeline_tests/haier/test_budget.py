@@ -1,0 +1,212 @@
+"""The call budget within one process: even pacing, orders first, its file, stale state.
+
+The budget across processes (the point of it) is tested in test_budget_processes.py.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from haier_pipeline.haier import budget as budget_module
+from haier_pipeline.haier import endpoints
+from haier_pipeline.haier.budget import (
+    BudgetUnavailable,
+    FileBudget,
+    Priority,
+    budget_file,
+    budget_for,
+    current_priority,
+    serving_orders,
+)
+from haier_pipeline.haier.ylh import YlhClient
+from haier_pipeline_tests.haier.stub import FAST_RETRY, StubServer, ok, ylh_settings
+from haier_pipeline_tests.haier.test_ylh import CREATE, ORDER, path
+
+
+def _acquire_from_threads(budget: FileBudget, calls: int, threads: int) -> list[float]:
+    stamps: list[float] = []
+    lock = threading.Lock()
+    left = [calls]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if left[0] == 0:
+                    return
+                left[0] -= 1
+            budget.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sorted(stamps)
+
+
+def test_calls_are_paced_evenly_across_threads(tmp_path: Path) -> None:
+    stamps = _acquire_from_threads(FileBudget(tmp_path / "b", 200), calls=60, threads=16)
+    assert stamps[-1] - stamps[0] >= 59 / 200 * 0.95
+    # Paced, not bursty: any 50 ms window holds at most the 10 calls the rate allows, plus one.
+    busiest = max(bisect.bisect_left(stamps, t + 0.05) - i for i, t in enumerate(stamps))
+    assert busiest <= 11
+
+
+def test_two_budget_objects_on_one_file_share_the_pace(tmp_path: Path) -> None:
+    first, second = FileBudget(tmp_path / "b", 100), FileBudget(tmp_path / "b", 100)
+    started = time.monotonic()
+    for _ in range(10):
+        first.acquire()
+        second.acquire()
+    assert time.monotonic() - started >= 19 / 100 * 0.95
+
+
+def test_fractional_rates_are_honoured(tmp_path: Path) -> None:
+    budget = FileBudget(tmp_path / "b", 20.0 / 3)  # one call per 150 ms
+    started = time.monotonic()
+    for _ in range(3):
+        budget.acquire()
+    assert time.monotonic() - started >= 0.29
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("inf"), float("nan")])
+def test_nonsense_rates_are_refused(tmp_path: Path, rate: float) -> None:
+    with pytest.raises(ValueError, match="HAIER_RATE_LIMIT"):
+        FileBudget(tmp_path / "b", rate)
+
+
+def test_an_order_call_takes_the_earliest_slot_a_bulk_caller_reserved(tmp_path: Path) -> None:
+    budget = FileBudget(tmp_path / "b", 20)  # 50 ms apart
+    done: list[str] = []
+    bulk = [
+        threading.Thread(target=lambda: (budget.acquire(), done.append("bulk"))) for _ in range(8)
+    ]
+    for thread in bulk:
+        thread.start()
+    time.sleep(0.06)  # the 8 bulk calls hold the next 400 ms
+    budget.acquire(Priority.ORDER)
+    done.append("order")
+    for thread in bulk:
+        thread.join()
+    # Behind them, the order would come last; it displaces one and goes within a slot or two.
+    assert done.index("order") <= 3, done
+    assert len(done) == 9
+
+
+def test_a_displaced_bulk_caller_reserves_again_so_no_slot_is_used_twice(tmp_path: Path) -> None:
+    budget = FileBudget(tmp_path / "b", 50)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def call(priority: Priority) -> None:
+        budget.acquire(priority)
+        with lock:
+            stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=call, args=(Priority.BULK,)) for _ in range(20)]
+    threads += [threading.Thread(target=call, args=(Priority.ORDER,)) for _ in range(10)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # 30 calls at 50/s take at least 29 intervals: an order never shares a slot.
+    assert max(stamps) - started >= 29 / 50 * 0.95
+
+
+def test_orders_are_named_by_the_code_that_makes_the_calls() -> None:
+    assert current_priority() is Priority.BULK
+    seen: list[Priority] = []
+    with serving_orders():
+        seen.append(current_priority())
+        other = threading.Thread(target=lambda: seen.append(current_priority()))
+        other.start()
+        other.join()
+    seen.append(current_priority())
+    assert seen == [Priority.ORDER, Priority.BULK, Priority.BULK]
+
+
+def test_one_budget_per_client_id_and_rate_in_a_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAIER_BUDGET_DIR", str(tmp_path))
+    assert budget_for("client-x", 100) is budget_for("client-x", 100)
+    assert budget_for("client-x", 100) is not budget_for("client-y", 100)
+
+
+def test_the_file_is_named_by_a_hash_of_the_client_id(tmp_path: Path) -> None:
+    path = budget_file(tmp_path, "my-client-id")
+    assert path.parent == tmp_path
+    assert "my-client-id" not in path.name
+    assert path != budget_file(tmp_path, "my-client-id-2")
+    FileBudget(path, 10).acquire()
+    assert b"my-client-id" not in path.read_bytes()
+
+
+def test_state_from_an_earlier_boot_is_started_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "b"
+    FileBudget(path, 10).acquire()
+    # Another boot's clock: its next free slot lies an hour ahead of ours.
+    stale = struct.pack("<8s16sdII", b"HBUDGET2", b"\x01" * 16, time.monotonic() + 3600, 0, 0)
+    path.write_bytes(stale + bytes(path.stat().st_size - len(stale)))
+    waiter = threading.Thread(target=FileBudget(path, 10).acquire, daemon=True)
+    waiter.start()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive()
+
+
+def test_an_unwritable_folder_names_the_setting(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.raises(BudgetUnavailable, match="HAIER_BUDGET_DIR"):
+        FileBudget(blocked / "sub" / "b", 10)
+
+
+def test_the_default_folder_is_in_the_temp_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HAIER_BUDGET_DIR", raising=False)
+    assert budget_module.budget_dir() == budget_module.DEFAULT_BUDGET_DIR
+
+
+def test_pushes_and_their_token_go_first_other_ylh_calls_wait(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Priority] = []
+    acquire = FileBudget.acquire
+
+    def recording(self: FileBudget, priority: Priority = Priority.BULK) -> None:
+        seen.append(priority)
+        acquire(self, priority)
+
+    monkeypatch.setattr(FileBudget, "acquire", recording)
+    stub.script(CREATE, ok({"retailOrderNo": "SO.20250430.000001", "soId": "SO-42"}))
+    stub.script(path(endpoints.YLH_LOGISTICS_NUMBERS), ok([]))
+    with YlhClient(ylh_settings(stub), retry=FAST_RETRY) as ylh:
+        ylh.create_order(ORDER)  # the token, then the push
+        ylh.logistics_numbers(["SO.20250430.000001"])
+    assert seen == [Priority.ORDER, Priority.ORDER, Priority.BULK]
+
+
+def test_callers_that_woke_late_never_make_a_second_hold_more_than_the_rate(
+    tmp_path: Path,
+) -> None:
+    budget = FileBudget(tmp_path / "b", 20)
+    # Ten slots reserved by callers that then stall past them (a busy CPU)...
+    late = [budget._update(budget._reserve) for _ in range(10)]
+    time.sleep(late[-1] - time.monotonic() + 0.05)
+    sent: list[float] = []
+    for _ in range(10):  # ...send all at once,
+        budget._update(budget._send)
+        sent.append(time.monotonic())
+    for _ in range(20):  # and the next callers, on time, must not add to that second.
+        budget.acquire()
+        sent.append(time.monotonic())
+    busiest = max(bisect.bisect_left(sent, t + 1.0) - i for i, t in enumerate(sent))
+    assert busiest <= 20

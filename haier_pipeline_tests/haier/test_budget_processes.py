@@ -1,0 +1,158 @@
+"""The call budget across real processes: one budget per client_id, orders first, crash-proof.
+
+Each worker is its own Python process (``budget_worker``) calling a sandbox on 127.0.0.1, so
+the budget is shared the way Dagster runs share it. Assertions count calls per window at the
+sandbox, or compare the order of calls by CLOCK_MONOTONIC (one clock for every process), with
+margins wide enough for a loaded 2-core machine; how fast is measured in benchmarks/.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from haier_pipeline.sandbox import SandboxServer
+from haier_pipeline.sandbox.auth import SandboxAccount
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_S = 120  # a worker that does not finish by then has hung: fail, never hang the suite
+
+
+class Worker:
+    """One budget_worker process; its output lines are read as it goes."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "haier_pipeline_tests.haier.budget_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=os.environ,
+        )
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(job))
+        self.process.stdin.close()
+        self.process.stdin = None  # communicate() must not flush it again
+        self.lines: list[str] = []
+
+    def wait_started(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.strip() == "started":
+                return
+            self.lines.append(line)
+        raise AssertionError(f"the worker exited with {self.process.wait()} before starting")
+
+    def finish(self) -> list[tuple[float, float]]:
+        """Wait for the end; (start, end) of every call it made, in order of ending."""
+        output, _ = self.process.communicate(timeout=WAIT_S)
+        assert self.process.returncode == 0, f"worker exited with {self.process.returncode}"
+        return self._calls(output)
+
+    def kill(self) -> list[tuple[float, float]]:
+        """kill -9; the calls it had finished by then."""
+        self.process.kill()
+        output, _ = self.process.communicate(timeout=WAIT_S)
+        return self._calls(output)
+
+    def _calls(self, output: str) -> list[tuple[float, float]]:
+        lines = [*self.lines, *output.splitlines()]
+        pairs = [line.split() for line in lines if line.strip() and line.strip() != "started"]
+        return [(float(start), float(end)) for start, end in pairs]
+
+
+def calls_job(
+    sandbox: SandboxServer, calls: int, threads: int, priority: str = "bulk"
+) -> dict[str, Any]:
+    settings = dataclasses.asdict(sandbox.jsh_settings())
+    return {
+        "mode": "calls",
+        "settings": settings,
+        "calls": calls,
+        "threads": threads,
+        "priority": priority,
+    }
+
+
+def busiest_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+
+
+@pytest.fixture
+def limited() -> Iterator[SandboxServer]:
+    with SandboxServer(size=20, seed=3, rate_limit=30) as server:
+        yield server
+
+
+def test_processes_sharing_a_client_id_stay_within_its_limit(limited: SandboxServer) -> None:
+    # Four processes at 30/s each would send 120 calls in a second without a shared budget.
+    workers = [Worker(calls_job(limited, calls=30, threads=8)) for _ in range(4)]
+    for worker in workers:
+        worker.finish()
+    stats = limited.stats()
+    client = limited.account.client_id
+    assert stats["total_calls"] == 4 * 30 + 4  # and one token each
+    assert stats["busiest_second"][client] <= 30 + 3
+    assert stats["sent_429"] == 0
+
+
+def test_order_calls_go_before_a_running_syncs_calls() -> None:
+    with SandboxServer(size=20, seed=3, rate_limit=20) as sandbox:
+        # A "sync" whose 32 threads keep 32 slots (1.6 s at 20/s) reserved ahead at all times.
+        sync = Worker(calls_job(sandbox, calls=0, threads=32))
+        sync.wait_started()
+        order = Worker(calls_job(sandbox, calls=5, threads=1, priority="order"))
+        order_calls = order.finish()
+        sync_calls = sync.kill()
+    span_start, span_end = order_calls[0][0], order_calls[-1][1]
+    sync_during = sum(1 for _, end in sync_calls if span_start <= end <= span_end)
+    # Behind the sync, each of the 5 calls would wait for 32 of its calls: 160 or more.
+    assert sync_during < 60, f"{sync_during} sync calls went while 5 order calls waited"
+    assert sandbox.stats()["sent_429"] == 0
+
+
+def test_different_client_ids_do_not_share_a_budget() -> None:
+    other = SandboxAccount(client_id="second-account-client", ylh_client_id="second-ylh")
+    with (
+        SandboxServer(size=20, seed=3, rate_limit=30) as first,
+        SandboxServer(size=20, seed=3, rate_limit=30, account=other) as second,
+    ):
+        workers = [Worker(calls_job(sandbox, calls=75, threads=8)) for sandbox in (first, second)]
+        for worker in workers:
+            worker.finish()
+        busiest = [
+            sandbox.stats()["busiest_second"][sandbox.account.client_id]
+            for sandbox in (first, second)
+        ]
+    # Sharing one budget, each would get about 15 calls a second.
+    assert min(busiest) >= 24, busiest
+
+
+def test_a_sync_killed_mid_run_leaves_the_next_one_its_full_pace(limited: SandboxServer) -> None:
+    crashed = Worker(calls_job(limited, calls=0, threads=32))
+    crashed.wait_started()
+    crashed.kill()
+    after = Worker(calls_job(limited, calls=75, threads=8)).finish()
+    assert busiest_second([end for _, end in after]) >= 24  # of 30
+    assert limited.stats()["sent_429"] == 0
+
+
+def test_a_process_killed_while_holding_the_lock_does_not_block_the_budget(
+    limited: SandboxServer,
+) -> None:
+    holder = Worker({"mode": "hold-lock", "client_id": limited.account.client_id})
+    holder.wait_started()
+    holder.kill()
+    after = Worker(calls_job(limited, calls=30, threads=4)).finish()
+    assert len(after) == 30
