@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -238,6 +240,13 @@ HAIER_ORDER_INBOX = Variable(
 )
 HAIER_CALLBACK_SPOOL = Variable(
     "HAIER_CALLBACK_SPOOL", text, "the folder where verified callbacks wait", "data/callbacks"
+)
+HAIER_BUDGET_DIR = Variable(
+    "HAIER_BUDGET_DIR",
+    text,
+    "the folder of the machine-wide call budget files, one per client_id; every process "
+    "calling Haier on this machine must see the same one",
+    str(Path(tempfile.gettempdir()) / "haier-budget"),
 )
 HAIER_BALANCE_MIN = Variable(
     "HAIER_BALANCE_MIN", amount, "the balance below which the balance check warns", "0"
