@@ -46,6 +46,7 @@ class StoredOrder:
     status: str
     retail_order_no: str | None
     push_attempts: int
+    source_file: str | None = None
 
     @property
     def exists_at_ylh(self) -> bool:
@@ -131,11 +132,11 @@ def save_order(
 
 def stored_order(con: duckdb.DuckDBPyConnection, so_id: str) -> StoredOrder | None:
     row = con.execute(
-        "SELECT so_id, status, retail_order_no, coalesce(push_attempts, 0) FROM orders "
-        "WHERE so_id = ?",
+        "SELECT so_id, status, retail_order_no, coalesce(push_attempts, 0), source_file "
+        "FROM orders WHERE so_id = ?",
         [so_id],
     ).fetchone()
-    return None if row is None else StoredOrder(row[0], row[1], row[2], int(row[3]))
+    return None if row is None else StoredOrder(row[0], row[1], row[2], int(row[3]), row[4])
 
 
 def procurable_products(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
@@ -150,10 +151,12 @@ def add_reject(
     sync_type: str,
     record_key: str,
     reason: str,
-    raw: str,
+    raw: str | None,
     now: datetime,
 ) -> None:
-    """A record with no key of its own (an order file without a soId), kept with its reason."""
+    """A record with no orders row of its own, kept with its reason: an order file without a
+    valid soId, an inbox entry that was not read (``raw`` None: its content is never stored),
+    or a second file for an soId already pushed."""
     con.execute(
         "INSERT INTO sync_rejects (run_id, sync_type, record_key, reason, raw, rejected_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",

@@ -38,7 +38,7 @@ def test_push_steps_count_attempts_and_keep_first_sightings(con: duckdb.DuckDBPy
     db.save_order(con, FACTS, db.PENDING, NOW, attempt=True)
     db.save_order(con, FACTS, db.FAILED, NOW + timedelta(minutes=1), last_error="timeout")
     stored = db.stored_order(con, "SO-1")
-    assert stored == db.StoredOrder("SO-1", db.FAILED, None, 1)
+    assert stored == db.StoredOrder("SO-1", db.FAILED, None, 1, "SO-1.json")
     assert stored.may_have_been_pushed and not stored.exists_at_ylh
 
     later = NOW + timedelta(minutes=15)
