@@ -17,8 +17,6 @@ import argparse
 import hmac
 import json
 import logging
-import math
-import os
 import signal
 import sys
 import threading
@@ -27,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from haier_pipeline.callbacks import spool
@@ -38,6 +36,14 @@ from haier_pipeline.callbacks.model import (
     format_timestamp,
 )
 from haier_pipeline.callbacks.signing import SIGN_FIELD, verify
+from haier_pipeline.environment import (
+    HAIER_CALLBACK_APP_KEY,
+    HAIER_CALLBACK_REPLAY_WINDOW_S,
+    HAIER_CALLBACK_SECRET,
+    HAIER_CALLBACK_SPOOL,
+    SettingError,
+    Variable,
+)
 
 LOG = logging.getLogger("haier_pipeline.callbacks")
 
@@ -53,20 +59,15 @@ LISTEN_BACKLOG = 1024
 """Connections the kernel queues before we accept them (capped by net.core.somaxconn). The
 stdlib's 5 reset 68 of 2,000 callbacks sent at once."""
 
-REPLAY_WINDOW_ENV = "HAIER_CALLBACK_REPLAY_WINDOW_S"
-DEFAULT_REPLAY_WINDOW_S = 600.0
+DEFAULT_REPLAY_WINDOW_S = float(HAIER_CALLBACK_REPLAY_WINDOW_S.default_text())
 """Ten minutes either side of our clock: room for Haier's retries and clock drift, while a
 callback captured and replayed later is refused."""
-MAX_REPLAY_WINDOW_S = 7 * 24 * 3600.0
 
 SHUTDOWN_POLL_S = 0.05
 """How often the serving loop checks for ``stop()``; the stdlib's 0.5 s makes stops sluggish."""
 
-APP_KEY_ENV = "HAIER_CALLBACK_APP_KEY"
-SECRET_ENV = "HAIER_CALLBACK_SECRET"
-SPOOL_ENV = "HAIER_CALLBACK_SPOOL"
-DEFAULT_SPOOL = "data/callbacks"
 
+T = TypeVar("T")
 Answer = tuple[int, dict[str, Any]]
 
 
@@ -277,29 +278,17 @@ class _EnvProblem(Exception):
     pass
 
 
-def _required_env(name: str, meaning: str) -> str:
-    value = os.environ.get(name, "")
-    if not value.strip():
-        raise _EnvProblem(f"environment variable {name} is not set; set it to {meaning}")
-    return value
-
-
-def replay_window_s() -> float:
-    """HAIER_CALLBACK_REPLAY_WINDOW_S, or DEFAULT_REPLAY_WINDOW_S when unset."""
-    text = os.environ.get(REPLAY_WINDOW_ENV, "").strip()
-    if not text:
-        return DEFAULT_REPLAY_WINDOW_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= MAX_REPLAY_WINDOW_S:  # also refuses nan and inf
+def _setting(variable: Variable[T]) -> T:
+    """A variable's value, or an _EnvProblem saying in one line what to set and why."""
+    text = variable.text()
+    if variable.missing(text):
         raise _EnvProblem(
-            f"environment variable {REPLAY_WINDOW_ENV}={text!r} is not a number of seconds "
-            f"above 0 and at most {MAX_REPLAY_WINDOW_S:.0f}; set it to how far a callback's "
-            f"TimeStamp may be from now, e.g. {DEFAULT_REPLAY_WINDOW_S:.0f}"
+            f"environment variable {variable.name} is not set; set it to {variable.meaning}"
         )
-    return value
+    try:
+        return variable.value(text)
+    except SettingError as problem:
+        raise _EnvProblem(f"environment variable {problem}") from None
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -312,8 +301,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--spool",
         type=Path,
-        default=Path(os.environ.get(SPOOL_ENV) or DEFAULT_SPOOL),
-        help=f"spool folder (default: ${SPOOL_ENV} or {DEFAULT_SPOOL})",
+        default=Path(HAIER_CALLBACK_SPOOL.text()),
+        help=f"spool folder (default: ${HAIER_CALLBACK_SPOOL.name} or "
+        f"{HAIER_CALLBACK_SPOOL.default_text()})",
     )
     return parser.parse_args(argv)
 
@@ -322,9 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the receiver until SIGINT or SIGTERM; exit 2 on missing configuration."""
     args = _parse_args(argv)
     try:
-        app_key = _required_env(APP_KEY_ENV, "the AppKey Haier sends in callbacks")
-        secret = _required_env(SECRET_ENV, "the callback signing secret agreed with Haier")
-        window_s = replay_window_s()
+        app_key = _setting(HAIER_CALLBACK_APP_KEY)
+        secret = _setting(HAIER_CALLBACK_SECRET)
+        window_s = _setting(HAIER_CALLBACK_REPLAY_WINDOW_S)
     except _EnvProblem as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from haier_pipeline.callbacks.model import Callback, parse_timestamp
+from haier_pipeline.durable import write_atomically
 
 PENDING = "pending"
 DONE = "done"
@@ -62,15 +63,9 @@ def write(spool_dir: Path, callback: Callback) -> Path:
     """
     pending_dir, tmp_dir, _ = ensure_layout(Path(spool_dir))
     name = f"{_arrival_stamp()}-{uuid.uuid4().hex}.json"
-    tmp_path = tmp_dir / name
     payload = json.dumps(_to_record(callback), ensure_ascii=False, indent=1).encode("utf-8")
-    with open(tmp_path, "wb") as file:
-        file.write(payload)
-        file.flush()
-        os.fsync(file.fileno())
     final_path = pending_dir / name
-    os.replace(tmp_path, final_path)
-    _fsync_dir(pending_dir)
+    write_atomically(final_path, payload, temporary=tmp_dir / name)
     return final_path
 
 
@@ -188,12 +183,3 @@ def _read(path: Path) -> SpooledCallback:
             f"spooled callback {path} cannot be read ({error}); move it out of "
             f"{path.parent} after checking it by hand, then rerun"
         ) from error
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename: without this a power cut can undo it on some filesystems."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

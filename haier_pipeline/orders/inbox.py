@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import math
 import os
 import re
 import stat
@@ -32,24 +31,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from haier_pipeline.environment import HAIER_ORDER_SETTLE_S
 from haier_pipeline.jsondepth import deeper_than
 from haier_pipeline.orders.fields import MAX_FILE_BYTES, MAX_NESTING
 from haier_pipeline.orders.validation import InvalidOrder
 
 _OUTCOME = re.compile(r"[A-Za-z0-9_-]+")
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-
-SETTLE_ENV = "HAIER_ORDER_SETTLE_S"
-DEFAULT_SETTLE_S = 10.0
-"""How long a file must have stayed unchanged (size and mtime) before it is judged.
-
-A shop that writes in two steps leaves a half file for however long its pause lasts; judged
-then, the order would be rejected as broken JSON and the rest written into the archived file.
-10 s is five times the 2 s mtime resolution of FAT and SMB shares and covers a writer's pause
-between steps, and it is short next to the sensor's 30 s interval, so an order waits seconds,
-not runs. Shops that write to a temporary name and rename never wait: the file is whole the
-moment it appears. Set HAIER_ORDER_SETTLE_S for shares or uploads that pause longer."""
-MAX_SETTLE_S = 3600.0
 
 
 class RefusedEntry(Exception):
@@ -61,21 +49,8 @@ class ChangedWhileRead(Exception):
 
 
 def settle_window_s() -> float:
-    """HAIER_ORDER_SETTLE_S in seconds, DEFAULT_SETTLE_S when unset; bad values name it."""
-    text = os.environ.get(SETTLE_ENV, "").strip()
-    if not text:
-        return DEFAULT_SETTLE_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= MAX_SETTLE_S:  # also refuses nan and inf
-        raise ValueError(
-            f"{SETTLE_ENV}={text!r} is not a number of seconds from 0 to {MAX_SETTLE_S:.0f}; "
-            f"set it to how long a file must stay unchanged before it is read, e.g. "
-            f"{DEFAULT_SETTLE_S:.0f}"
-        )
-    return value
+    """HAIER_ORDER_SETTLE_S in seconds (see its declaration); a bad value names it."""
+    return HAIER_ORDER_SETTLE_S.value(HAIER_ORDER_SETTLE_S.text())
 
 
 def entry_problem(info: os.stat_result) -> str | None:

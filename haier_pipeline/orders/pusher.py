@@ -9,9 +9,10 @@ The order of those steps is what makes a crash harmless:
 - The outcome is committed before the file leaves the inbox. A run that finds a file whose
   soId already has a retailOrderNo archives it without calling anyone.
 - A ``failed`` order (Haier unreachable) keeps its file in the inbox for the next run.
-- A file that changed within the settle window (``inbox.DEFAULT_SETTLE_S``) may still be
-  being written: it is judged at the end of the run once it has stayed unchanged that long,
-  or left for the next run if it keeps changing. Nothing that is not a plain file is read.
+- A file that changed within the settle window (``HAIER_ORDER_SETTLE_S``, 10 s by default)
+  may still be being written: it is judged at the end of the run once it has stayed
+  unchanged that long, or left for the next run if it keeps changing. Nothing that is not
+  a plain file is read.
 - A second file for an soId already at YLH is compared with what was pushed (``sent``):
   identical is a harmless ``duplicate``, different is rejected naming both files and the
   fields; neither is sent, and the pushed order's row is left as it is.
@@ -154,7 +155,7 @@ class OrderPusher:
         settle_s: float | None = None,
     ) -> None:
         """``settle_s``: how long a file must stay unchanged before it is read; None reads
-        HAIER_ORDER_SETTLE_S (default ``inbox.DEFAULT_SETTLE_S``)."""
+        HAIER_ORDER_SETTLE_S (10 s by default)."""
         self.jsh = jsh
         self.ylh = ylh
         self.warehouse = warehouse

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from haier_pipeline.durable import write_atomically
 from haier_pipeline.orders.model import Order
 
 FOLDER = ".sent"
@@ -62,14 +62,9 @@ def folder_for(inbox: Path) -> Path:
 def record(folder: Path, sent: SentOrder) -> None:
     """Store ``sent`` durably, replacing what an earlier push of the soId stored."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = _path(folder, sent.so_id)
-    temporary = path.with_name(f".{path.name}.tmp")
     payload = {"soId": sent.so_id, "sourceFile": sent.source_file, "content": sent.content}
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, ensure_ascii=False, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    data = json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
+    write_atomically(_path(folder, sent.so_id), data)
 
 
 def recall(folder: Path, so_id: str) -> SentOrder | None:

@@ -19,7 +19,8 @@ import requests
 
 from haier_pipeline.callbacks import spool
 from haier_pipeline.callbacks.model import format_timestamp
-from haier_pipeline.callbacks.receiver import CallbackReceiver, main, replay_window_s
+from haier_pipeline.callbacks.receiver import CallbackReceiver, main
+from haier_pipeline.environment import HAIER_CALLBACK_REPLAY_WINDOW_S
 from haier_pipeline_tests.callbacks.forms import APP_KEY, SECRET, callback_form, spool_files
 
 
@@ -192,9 +193,10 @@ def env_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 def test_the_replay_window_defaults_to_ten_minutes(env_window: pytest.MonkeyPatch) -> None:
-    assert replay_window_s() == 600.0
+    window = HAIER_CALLBACK_REPLAY_WINDOW_S
+    assert window.value(window.text()) == 600.0
     env_window.setenv("HAIER_CALLBACK_REPLAY_WINDOW_S", "120")
-    assert replay_window_s() == 120.0
+    assert window.value(window.text()) == 120.0
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "0", "-5", "ten"])
