@@ -7,7 +7,6 @@ import warnings
 from dagster import BetaWarning, Definitions, in_process_executor
 
 from haier_pipeline.dagster_defs.catalog.assets import catalog
-from haier_pipeline.dagster_defs.catalog.checks import CATALOG_CHECKS
 from haier_pipeline.dagster_defs.catalog.jobs import CATALOG_JOBS
 from haier_pipeline.dagster_defs.catalog.schedules import CATALOG_SCHEDULES
 from haier_pipeline.dagster_defs.finance.assets import FINANCE_ASSETS
@@ -48,7 +47,7 @@ def build_defs() -> Definitions:
     """
     return Definitions(
         assets=[catalog, *ORDER_ASSETS, *FINANCE_ASSETS],
-        asset_checks=[*CATALOG_CHECKS, *FINANCE_CHECKS],
+        asset_checks=FINANCE_CHECKS,
         jobs=[*CATALOG_JOBS, *ORDER_JOBS, *FINANCE_JOBS],
         schedules=[*CATALOG_SCHEDULES, *ORDER_SCHEDULES, *FINANCE_SCHEDULES],
         sensors=ORDER_SENSORS,

@@ -15,6 +15,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import (
     CallbackSpoolResource,
     HaierApiResource,
@@ -55,6 +56,7 @@ def push_pending_orders(
     """Validate, confirm stock, push once by soId, record, then archive each order file."""
     defaults = OrderDefaults(ylh.source_system, ylh.shop_name, haier.customer_code)
     with (
+        user_errors("push_orders"),
         duckdb_warehouse.for_run(context, "push_orders") as warehouse,
         haier.client() as jsh,
         ylh.client() as ylh_client,
@@ -101,6 +103,7 @@ def refresh_logistics(
 ) -> Iterator[AssetMaterialization]:
     """New logistics events of every pushed or confirmed order not yet delivered."""
     with (
+        user_errors("track_logistics"),
         duckdb_warehouse.for_run(context, "track_logistics") as warehouse,
         haier.client() as jsh,
         ylh.client() as ylh_client,
