@@ -189,7 +189,8 @@ REFUSALS: MappingProxyType[str, MappingProxyType[str, Remedy]] = MappingProxyTyp
 def remedy(error: BaseException) -> Remedy | None:
     """What the user must fix for ``error`` to go away, or None when waiting may be enough."""
     if isinstance(error, HaierAuthError):
-        names = " and ".join(error.variables) or "the credentials"
+        *first, last = error.variables or ("the credentials",)
+        names = f"{', '.join(first)} and {last}" if first else last
         return Remedy(names, "Haier refused them; copy them again from Haier's developer console")
     if isinstance(error, HaierBusinessError):
         for path, codes in REFUSALS.items():
