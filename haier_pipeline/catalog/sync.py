@@ -145,7 +145,10 @@ class CatalogSync:
         product_codes: Sequence[str] = (),
         max_workers: int = 32,
         log: Log | None = None,
+        targeted: bool = False,
     ) -> None:
+        """``targeted``: a refresh of only these products and/or counties, which leaves every
+        other row of the published tables as it is (a full sync drops rows it did not see)."""
         self.client = client
         self.warehouse = warehouse
         self.run_id = run_id
@@ -153,6 +156,7 @@ class CatalogSync:
         self.product_codes = list(dict.fromkeys(product_codes))
         self.log = log or logging.getLogger(__name__)
         self.workers = max_workers
+        self.targeted = targeted
 
     def run(self) -> CatalogResult:
         """Extract, stage, publish; if nothing loads, close the sync_log rows and raise.
@@ -185,7 +189,10 @@ class CatalogSync:
             if phases["products"].success == 0 and phases["products"].failed > 0:
                 raise CatalogSyncFailed(phases["products"])
             counts = self.warehouse.publish_catalog(
-                staging.path, [p.table for p in phases.values()], outcomes
+                staging.path,
+                [p.table for p in phases.values()],
+                outcomes,
+                keep_outside_scope=self.targeted,
             )
         except PublishError:
             # publish_catalog committed the catalog and closed the rows with their real

@@ -17,12 +17,15 @@ from typing import Any
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
+from pydantic import Field
 
+from haier_pipeline import environment as env
 from haier_pipeline.catalog.sync import CatalogResult, CatalogSync, CatalogSyncFailed, PhaseReport
 from haier_pipeline.dagster_defs.catalog.checks import CATALOG_CHECK_SPECS, evaluate_checks
 from haier_pipeline.dagster_defs.conventions import DAILY_FRESHNESS, table_spec
@@ -41,6 +44,45 @@ _KINDS = frozenset({"duckdb", "python"})
 _TABLES = (PRODUCTS, PRICES, STOCK)
 
 
+class CatalogRefreshConfig(Config):
+    """A targeted refresh from the Launchpad: "stock for these five models in Qingdao, now".
+
+    Only the given keys are fetched and replaced; every other row stays as it is. Empty: the
+    products and counties of HAIER_PRODUCT_CODES and HAIER_COUNTY_CODES, a full sync."""
+
+    product_codes: list[str] = Field(
+        default_factory=list,
+        description="Only these product codes (e.g. GA0SZC00U); empty: every product in scope.",
+    )
+    county_codes: list[str] = Field(
+        default_factory=list,
+        description="Only these 6-digit county codes (e.g. 370202); empty: HAIER_COUNTY_CODES.",
+    )
+
+    @property
+    def targeted(self) -> bool:
+        return bool(self.product_codes or self.county_codes)
+
+    def products(self) -> list[str]:
+        return _codes("product_codes", env.HAIER_PRODUCT_CODES, self.product_codes)
+
+    def counties(self) -> list[str]:
+        return _codes("county_codes", env.HAIER_COUNTY_CODES, self.county_codes)
+
+
+def _codes(field: str, variable: env.Variable[list[str]], codes: list[str]) -> list[str]:
+    """Checked as the variable of the same meaning is checked, named as the config field."""
+    if not codes:
+        return []
+    try:
+        return variable.parse(",".join(codes))
+    except ValueError as problem:
+        raise Failure(
+            description=f"run config {field}={codes!r} {problem}; fix it in the Launchpad.",
+            allow_retries=False,
+        ) from None
+
+
 @multi_asset(
     name="catalog",
     specs=[
@@ -54,6 +96,7 @@ _TABLES = (PRODUCTS, PRICES, STOCK)
 )
 def catalog(
     context: AssetExecutionContext,
+    config: CatalogRefreshConfig,
     haier: HaierApiResource,
     catalog_scope: CatalogScopeResource,
     duckdb_warehouse: WarehouseResource,
@@ -70,6 +113,8 @@ def catalog(
             "transaction; materialize all three (or launch catalog_sync).",
             allow_retries=False,
         )
+    products = config.products() or catalog_scope.products()
+    counties = config.counties() or catalog_scope.counties()
     with (
         user_errors("catalog_sync"),
         duckdb_warehouse.for_run(context, "catalog_sync") as warehouse,
@@ -80,10 +125,11 @@ def catalog(
                     client,
                     warehouse,
                     context.run.run_id,
-                    counties=catalog_scope.counties(),
-                    product_codes=catalog_scope.products(),
+                    counties=counties,
+                    product_codes=products,
                     max_workers=haier.max_workers,
                     log=context.log,
+                    targeted=config.targeted,
                 ).run()
             except CatalogSyncFailed as nothing:
                 yield from evaluate_checks(warehouse, checks, refreshed=())
