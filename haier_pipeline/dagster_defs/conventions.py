@@ -17,7 +17,8 @@ DAILY_FRESHNESS = FreshnessPolicy.time_window(
 
 
 def column_schema(table: Table) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name, str(typ)) for name, typ in table.columns])
+    """The columns with their DuckDB types (DECIMAL(18,2), TIMESTAMPTZ), as analysts see them."""
+    return TableSchema(columns=[TableColumn(name, typ) for name, typ in table.duckdb_columns])
 
 
 def table_metadata(table: Table) -> dict[str, object]:

@@ -52,9 +52,14 @@ class Table:
         schema = self.arrow_schema
         return pa.table({n: [row.get(n) for row in rows] for n in schema.names}, schema=schema)
 
+    @property
+    def duckdb_columns(self) -> list[tuple[str, str]]:
+        """Each column with its DuckDB type, as the DDL declares it and analysts see it."""
+        return [(col, _DUCKDB_TYPES[typ]) for col, typ in self.columns]
+
     def ddl(self, name: str | None = None) -> str:
         """CREATE TABLE statement; ``name`` lets the publisher build a replacement beside it."""
-        cols = [f"{col} {_DUCKDB_TYPES[typ]}" for col, typ in self.columns]
+        cols = [f"{col} {typ}" for col, typ in self.duckdb_columns]
         if self.key:
             cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
         return f"CREATE TABLE IF NOT EXISTS {name or self.name} ({', '.join(cols)})"
@@ -200,6 +205,19 @@ ACCOUNT_BALANCE = Table(
     "Payer account balance snapshots, appended by balance_snapshot.",
 )
 
+DELIVERY_PHOTOS = Table(
+    "delivery_photos",
+    (
+        ("retail_order_no", pa.string()),
+        ("image_url", pa.string()),
+        ("photo_type", pa.string()),
+        ("position", pa.int32()),
+        ("fetched_at", TS),
+    ),
+    ("retail_order_no", "image_url"),
+    "Delivery and installation photos of delivered orders (YLH 3.4), one row per photo.",
+)
+
 ALL_TABLES: tuple[Table, ...] = (
     PRODUCTS,
     PRICES,
@@ -209,6 +227,7 @@ ALL_TABLES: tuple[Table, ...] = (
     ORDERS,
     LOGISTICS_EVENTS,
     ACCOUNT_BALANCE,
+    DELIVERY_PHOTOS,
 )
 
 SETUP_SQL: tuple[str, ...] = (
