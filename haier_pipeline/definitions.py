@@ -7,9 +7,9 @@ import warnings
 from dagster import BetaWarning, Definitions, in_process_executor
 
 from haier_pipeline.dagster_defs.catalog.assets import catalog
-from haier_pipeline.dagster_defs.catalog.checks import CATALOG_CHECKS
 from haier_pipeline.dagster_defs.catalog.jobs import CATALOG_JOBS
 from haier_pipeline.dagster_defs.catalog.schedules import CATALOG_SCHEDULES
+from haier_pipeline.dagster_defs.connection.jobs import CONNECTION_JOBS
 from haier_pipeline.dagster_defs.finance.assets import FINANCE_ASSETS
 from haier_pipeline.dagster_defs.finance.checks import FINANCE_CHECKS
 from haier_pipeline.dagster_defs.finance.jobs import FINANCE_JOBS
@@ -48,8 +48,8 @@ def build_defs() -> Definitions:
     """
     return Definitions(
         assets=[catalog, *ORDER_ASSETS, *FINANCE_ASSETS],
-        asset_checks=[*CATALOG_CHECKS, *FINANCE_CHECKS],
-        jobs=[*CATALOG_JOBS, *ORDER_JOBS, *FINANCE_JOBS],
+        asset_checks=FINANCE_CHECKS,
+        jobs=[*CATALOG_JOBS, *ORDER_JOBS, *FINANCE_JOBS, *CONNECTION_JOBS],
         schedules=[*CATALOG_SCHEDULES, *ORDER_SCHEDULES, *FINANCE_SCHEDULES],
         sensors=ORDER_SENSORS,
         executor=in_process_executor,

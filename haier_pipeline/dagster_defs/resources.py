@@ -58,6 +58,12 @@ class EnvResource(ConfigurableResource):
     def from_env(cls) -> Any:
         return cls(**{name: _config_value(var) for name, var in cls.variables().items()})
 
+    @classmethod
+    def from_env_now(cls) -> Any:
+        """Built from the variables' current text, for an optional resource an op builds
+        itself (Dagster resolves ``EnvVar`` fields only for the resources it initialises)."""
+        return cls(**{name: var.text() for name, var in cls.variables().items()})
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self.values()
 

@@ -3,15 +3,33 @@
 One multi-asset, because the three tables are published in one transaction (analysts never
 see products of today with prices of yesterday). The work itself is ``CatalogSync``; this
 module only wires resources in and turns the result into what the Dagster UI shows.
+
+A phase that failed (every call refused, say) records no materialization: the table keeps
+its previous rows, so its freshness keeps counting from the last sync that refreshed it and
+turns WARN, then FAIL, while syncs keep failing. The failure itself is the failed step, with
+one line naming what to fix; the run goes red, which is what should wake a person. (An
+observation or metadata on a successful run would leave the run green.)
 """
 
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+from pydantic import Field
 
-from haier_pipeline.catalog.sync import CatalogSync, PhaseReport
+from haier_pipeline import environment as env
+from haier_pipeline.catalog.sync import CatalogResult, CatalogSync, CatalogSyncFailed, PhaseReport
+from haier_pipeline.dagster_defs.catalog.checks import CATALOG_CHECK_SPECS, evaluate_checks
 from haier_pipeline.dagster_defs.conventions import DAILY_FRESHNESS, table_spec
+from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import (
     CatalogScopeResource,
     HaierApiResource,
@@ -23,6 +41,46 @@ from haier_pipeline.storage.warehouse import Warehouse
 CATALOG_GROUP = "catalog"
 PREVIEW_ROWS = 5
 _KINDS = frozenset({"duckdb", "python"})
+_TABLES = (PRODUCTS, PRICES, STOCK)
+
+
+class CatalogRefreshConfig(Config):
+    """A targeted refresh from the Launchpad: "stock for these five models in Qingdao, now".
+
+    Only the given keys are fetched and replaced; every other row stays as it is. Empty: the
+    products and counties of HAIER_PRODUCT_CODES and HAIER_COUNTY_CODES, a full sync."""
+
+    product_codes: list[str] = Field(
+        default_factory=list,
+        description="Only these product codes (e.g. GA0SZC00U); empty: every product in scope.",
+    )
+    county_codes: list[str] = Field(
+        default_factory=list,
+        description="Only these 6-digit county codes (e.g. 370202); empty: HAIER_COUNTY_CODES.",
+    )
+
+    @property
+    def targeted(self) -> bool:
+        return bool(self.product_codes or self.county_codes)
+
+    def products(self) -> list[str]:
+        return _codes("product_codes", env.HAIER_PRODUCT_CODES, self.product_codes)
+
+    def counties(self) -> list[str]:
+        return _codes("county_codes", env.HAIER_COUNTY_CODES, self.county_codes)
+
+
+def _codes(field: str, variable: env.Variable[list[str]], codes: list[str]) -> list[str]:
+    """Checked as the variable of the same meaning is checked, named as the config field."""
+    if not codes:
+        return []
+    try:
+        return variable.parse(",".join(codes))
+    except ValueError as problem:
+        raise Failure(
+            description=f"run config {field}={codes!r} {problem}; fix it in the Launchpad.",
+            allow_retries=False,
+        ) from None
 
 
 @multi_asset(
@@ -32,48 +90,87 @@ _KINDS = frozenset({"duckdb", "python"})
         table_spec(PRICES, CATALOG_GROUP, [PRODUCTS.name], DAILY_FRESHNESS, _KINDS),
         table_spec(STOCK, CATALOG_GROUP, [PRODUCTS.name], DAILY_FRESHNESS, _KINDS),
     ],
+    check_specs=CATALOG_CHECK_SPECS,
     pool="haier_api",
-    can_subset=False,
+    can_subset=True,
 )
 def catalog(
     context: AssetExecutionContext,
+    config: CatalogRefreshConfig,
     haier: HaierApiResource,
     catalog_scope: CatalogScopeResource,
     duckdb_warehouse: WarehouseResource,
-) -> Iterator[MaterializeResult]:
+) -> Iterator[MaterializeResult | AssetCheckResult]:
     """Extract products, prices and stock from Haier and publish them to DuckDB atomically."""
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    checks = context.selected_asset_check_keys
+    if not selected:  # checks executed alone, from the UI
+        yield from evaluate_checks(duckdb_warehouse.warehouse(), checks, refreshed=())
+        return
+    if selected != {table.name for table in _TABLES}:
+        raise Failure(
+            description="products, prices and stock are published together in one "
+            "transaction; materialize all three (or launch catalog_sync).",
+            allow_retries=False,
+        )
+    products = config.products() or catalog_scope.products()
+    counties = config.counties() or catalog_scope.counties()
     with (
+        user_errors("catalog_sync"),
         duckdb_warehouse.for_run(context, "catalog_sync") as warehouse,
-        haier.client() as client,
     ):
-        result = CatalogSync(
-            client,
-            warehouse,
-            context.run.run_id,
-            counties=catalog_scope.counties(),
-            product_codes=catalog_scope.products(),
-            log=context.log,
-        ).run()
-        stats = client.stats
-    context.log.info(
-        f"catalog {result.status}: {result.api_calls} calls in {result.sync_seconds:.1f} s "
-        f"({stats.retries} retries, {stats.http_429} answered 429)"
-    )
-    for phase in result.phases.values():
-        yield MaterializeResult(asset_key=phase.table.name, metadata=_metadata(phase, warehouse))
+        with haier.client() as client:
+            try:
+                result = CatalogSync(
+                    client,
+                    warehouse,
+                    context.run.run_id,
+                    counties=counties,
+                    product_codes=products,
+                    log=context.log,
+                    targeted=config.targeted,
+                ).run()
+            except CatalogSyncFailed as nothing:
+                yield from evaluate_checks(warehouse, checks, refreshed=())
+                raise _nothing_published(nothing) from (None if nothing.phase.remedy else nothing)
+            stats = client.stats
+        context.log.info(
+            f"catalog {result.status}: {result.api_calls} calls in {result.sync_seconds:.1f} s "
+            f"({stats.retries} retries, {stats.http_429} answered 429)"
+        )
+        yield from _materializations(result, warehouse)
+        refreshed = [p.table.name for p in result.phases.values() if p.status != "failed"]
+        yield from evaluate_checks(warehouse, checks, refreshed)
     failed = [p for p in result.phases.values() if p.status == "failed"]
     if failed:
         # The tables were published with the previous rows kept for what failed; the run
         # still goes red, because a whole sync type loading nothing needs a person.
         raise Failure(
-            description="; ".join(
-                f"{p.sync_type}: {p.message(context.run.run_id)}" for p in failed
-            ),
+            description=" ".join(p.problem(context.run.run_id) for p in failed),
             allow_retries=False,
         )
 
 
+def _nothing_published(failed: CatalogSyncFailed) -> Failure:
+    phase = failed.phase
+    if phase.remedy is not None:
+        line = phase.problem("", rejects_published=False)
+    else:
+        line = f"catalog_sync failed, tables unchanged: {failed}"
+    return Failure(description=line, allow_retries=phase.remedy is None)
+
+
+def _materializations(result: CatalogResult, warehouse: Warehouse) -> Iterator[MaterializeResult]:
+    """A materialization for each table this run refreshed; none for a phase that failed."""
+    for phase in result.phases.values():
+        if phase.status != "failed":
+            yield MaterializeResult(
+                asset_key=phase.table.name, metadata=_metadata(phase, warehouse)
+            )
+
+
 def _metadata(phase: PhaseReport, warehouse: Warehouse) -> dict[str, Any]:
+    """Numbers stay numbers, so the asset's Plots tab shows their trend across runs."""
     return {
         "dagster/row_count": phase.rows,
         "sync_status": phase.status,
@@ -81,6 +178,9 @@ def _metadata(phase: PhaseReport, warehouse: Warehouse) -> dict[str, Any]:
         "records_failed": phase.failed,
         "records_malformed": phase.malformed,
         "api_calls": phase.calls,
+        "calls_per_s": round(phase.calls_per_s, 2),
+        "retries": phase.retries,
+        "http_429": phase.http_429,
         "duration_s": round(phase.seconds, 2),
         "duckdb_path": MetadataValue.path(str(warehouse.path)),
         "preview": MetadataValue.md(_preview(warehouse, phase.table)),

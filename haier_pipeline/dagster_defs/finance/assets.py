@@ -3,6 +3,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from haier_pipeline.dagster_defs.conventions import DAILY_FRESHNESS, OWNERS, table_metadata
+from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import HaierApiResource, WarehouseResource
 from haier_pipeline.orders.balance import snapshot_balance
 from haier_pipeline.storage.schema import ACCOUNT_BALANCE
@@ -23,7 +24,11 @@ def account_balance(
     context: AssetExecutionContext, haier: HaierApiResource, duckdb_warehouse: WarehouseResource
 ) -> MaterializeResult:
     """Append the payer account balances of every sale group (JSH 2.5)."""
-    with duckdb_warehouse.for_run(context, "balance_snapshot") as warehouse, haier.client() as jsh:
+    with (
+        user_errors("balance_snapshot"),
+        duckdb_warehouse.for_run(context, "balance_snapshot") as warehouse,
+        haier.client() as jsh,
+    ):
         snapshot = snapshot_balance(jsh, warehouse, context.run.run_id)
     rows = "".join(f"| {group} | {amount} |\n" for group, amount in snapshot.balances.items())
     return MaterializeResult(
