@@ -29,13 +29,13 @@ from haier_pipeline.catalog.rows import (
 from haier_pipeline.haier.errors import HaierError, Remedy, refusal_key, remedy, short_reason
 from haier_pipeline.haier.jsh import PRODUCT_CHUNK, JshClient
 from haier_pipeline.haier.records import ParseResult, RejectedRecord
+from haier_pipeline.storage.outcomes import ErrorSample, sync_status
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
 from haier_pipeline.storage.staging import Staging
 from haier_pipeline.storage.warehouse import PublishError, SyncOutcome, Warehouse, utcnow
 
 BATCH_SIZE = 20  # Haier accepts at most 20 product codes per call
 FLUSH_ROWS = 5_000  # rows buffered before an Arrow append to staging
-MAX_ERRORS_KEPT = 5  # distinct call errors quoted in a sync_log message
 STOP_AFTER_REFUSALS = 3
 """Identical refusals that need a person (a wrong password, an unknown customer code, a
 refused token) after which a phase stops: the answer will not change, and 1,350 calls each
@@ -61,7 +61,7 @@ class PhaseReport:
     malformed: int = 0
     calls: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    errors: ErrorSample = field(default_factory=ErrorSample)
     rows: int = 0  # rows in the published table after the swap
     retries: int = 0
     http_429: int = 0
@@ -78,14 +78,10 @@ class PhaseReport:
 
     @property
     def status(self) -> str:
-        if self.failed == 0:
-            return "success"
-        return "failed" if self.success == 0 else "partial"
+        return sync_status(self.success, self.failed)
 
     def note_error(self, error: Exception) -> None:
-        text = f"{type(error).__name__}: {error}"
-        if text not in self.errors and len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(text)
+        self.errors.note(f"{type(error).__name__}: {error}")
 
     def message(self, run_id: str, *, rejects_published: bool = True) -> str:
         """``rejects_published=False`` for a sync that publishes nothing, sync_rejects included:
@@ -104,7 +100,7 @@ class PhaseReport:
                 f"{self.not_tried} not tried"
             )
         if self.errors:
-            text += "; errors: " + " | ".join(self.errors)
+            text += f"; errors: {self.errors}"
         return text
 
     def problem(self, run_id: str, *, rejects_published: bool = True) -> str:
