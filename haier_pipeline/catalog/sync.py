@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product as cross
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 
+from haier_pipeline.batching import batched
 from haier_pipeline.catalog.concurrency import call_all
 from haier_pipeline.catalog.rows import (
     price_rows,
@@ -29,6 +30,7 @@ from haier_pipeline.catalog.rows import (
 from haier_pipeline.haier.errors import HaierError, Remedy, refusal_key, remedy, short_reason
 from haier_pipeline.haier.jsh import PRODUCT_CHUNK, JshClient
 from haier_pipeline.haier.records import ParseResult, RejectedRecord
+from haier_pipeline.runlog import Log
 from haier_pipeline.storage.outcomes import ErrorSample, sync_status
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
 from haier_pipeline.storage.staging import Staging
@@ -42,11 +44,6 @@ refused token) after which a phase stops: the answer will not change, and 1,350 
 answered PASSWORD_WRONG only cost time. The keys not tried keep their previous rows."""
 PROGRESS_EVERY_S = 30.0
 PROGRESS_STEPS = 10  # a progress line about every 10 % of a phase, or every 30 s
-
-
-class Log(Protocol):
-    def info(self, msg: str, *args: Any) -> None: ...
-    def warning(self, msg: str, *args: Any) -> None: ...
 
 
 @dataclass
@@ -226,7 +223,7 @@ class CatalogSync:
             self._missing(staging, report, batch, records, result.rejected, at)
             self._keep_previous_rows(staging, result.rejected)
 
-        batches = _batches(self.product_codes, BATCH_SIZE)
+        batches = batched(self.product_codes, BATCH_SIZE)
         self._run_phase(report, staging, self.client.procurable_products, batches, handle)
         report.total = len(self.product_codes)
 
@@ -268,7 +265,7 @@ class CatalogSync:
             report.success += rows.num_rows
             self._missing(staging, report, batch, records, [*result.rejected, *too_precise], at)
 
-        self._run_phase(report, staging, self.client.prices, _batches(codes, BATCH_SIZE), handle)
+        self._run_phase(report, staging, self.client.prices, batched(codes, BATCH_SIZE), handle)
 
     def _stock(self, staging: Staging, report: PhaseReport, codes: list[str]) -> None:
         pairs = list(cross(codes, self.counties))
@@ -289,7 +286,7 @@ class CatalogSync:
                 staging.append("stock", stock_rows(buffer))
                 buffer.clear()
 
-        for chunk in _batches(pairs, FLUSH_ROWS):
+        for chunk in batched(pairs, FLUSH_ROWS):
             staging.append("scope_stock", _pair_keys(chunk))
         self._run_phase(report, staging, lambda pair: self.client.stock(*pair), pairs, handle)
         staging.append("stock", stock_rows(buffer))
@@ -479,11 +476,6 @@ class _Progress:
             rate,
             eta,
         )
-
-
-def _batches(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def _requested_only(records: Sequence[Any], batch: list[str] | None) -> list[Any]:

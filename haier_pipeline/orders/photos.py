@@ -13,7 +13,7 @@ from typing import Any
 
 from haier_pipeline.haier.errors import HaierError
 from haier_pipeline.haier.ylh import YlhClient
-from haier_pipeline.orders.pusher import Log
+from haier_pipeline.runlog import Log
 from haier_pipeline.storage.orders import DELIVERED_STATUSES
 from haier_pipeline.storage.outcomes import ErrorSample
 from haier_pipeline.storage.schema import DELIVERY_PHOTOS

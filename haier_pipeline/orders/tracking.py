@@ -20,7 +20,7 @@ from haier_pipeline.haier.errors import HaierError
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.records import LogisticsEvent, LogisticsNumber, ParseResult
 from haier_pipeline.haier.ylh import YlhClient
-from haier_pipeline.orders.pusher import Log
+from haier_pipeline.runlog import Log
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.outcomes import ErrorSample, sync_status
 from haier_pipeline.storage.warehouse import SyncOutcome, Warehouse, utcnow
