@@ -230,9 +230,7 @@ class OrderPusher:
         fresh = {
             path: info
             for path, info in listed.items()
-            if entry_problem(info) is None
-            and self._changing(info, now)
-            and not _whole(path, info)
+            if entry_problem(info) is None and self._changing(info, now) and not _whole(path, info)
         }
         for path, info in listed.items():
             if path not in fresh:
