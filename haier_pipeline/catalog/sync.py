@@ -40,8 +40,10 @@ BATCH_SIZE = 20  # Haier accepts at most 20 product codes per call
 FLUSH_ROWS = 5_000  # rows buffered before an Arrow append to staging
 STOP_AFTER_REFUSALS = 3
 """Identical refusals that need a person (a wrong password, an unknown customer code, a
-refused token) after which a phase stops: the answer will not change, and 1,350 calls each
-answered PASSWORD_WRONG only cost time. The keys not tried keep their previous rows."""
+refused token), in a row with no call succeeding between them, after which a phase stops: the
+answer will not change, and 1,350 calls each answered PASSWORD_WRONG only cost time. The keys
+not tried keep their previous rows. A success in between (a storm of revoked tokens, where
+most calls still go through) starts the count again."""
 PROGRESS_EVERY_S = 30.0
 PROGRESS_STEPS = 10  # a progress line about every 10 % of a phase, or every 30 s
 
@@ -314,6 +316,7 @@ class CatalogSync:
             if error is None:
                 assert result is not None
                 handle(item, result, at)
+                refusals.clear()  # only refusals in a row mean the answer will not change
                 continue
             self._call_failed(report, staging, item, error, at)
             if remedy(error) is not None:
