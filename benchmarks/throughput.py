@@ -140,7 +140,6 @@ def run_sync(
             warehouse,
             run_id,
             counties=counties(args.counties),
-            max_workers=args.workers,
         )
         sandbox.reset_stats()
         cpu_before, sandbox_before = self_cpu_seconds(), sandbox.cpu_seconds()

@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -112,16 +114,20 @@ def url(value: str) -> str:
     return value
 
 
-def bounded_number(low: float, high: float, unit: str) -> Callable[[str], float]:
-    """A finite number in (low, high]: nan, inf and 1e9 are refused, not half-accepted."""
+def bounded_number(
+    low: float, high: float, unit: str, *, low_allowed: bool = False
+) -> Callable[[str], float]:
+    """A finite number in (low, high] (or [low, high]): nan, inf and 1e9 are refused."""
+    lowest = f"from {low:g}" if low_allowed else f"above {low:g}"
 
     def parse(value: str) -> float:
         try:
             number = float(value)
         except ValueError:
             number = math.nan
-        if not math.isfinite(number) or not low < number <= high:
-            raise ValueError(f"is not a number of {unit} above {low:g} and at most {high:g}")
+        above = number >= low if low_allowed else number > low
+        if not math.isfinite(number) or not above or number > high:
+            raise ValueError(f"is not a number of {unit} {lowest} and at most {high:g}")
         return number
 
     return parse
@@ -238,6 +244,41 @@ HAIER_ORDER_INBOX = Variable(
 )
 HAIER_CALLBACK_SPOOL = Variable(
     "HAIER_CALLBACK_SPOOL", text, "the folder where verified callbacks wait", "data/callbacks"
+)
+# How long an order file must have stayed unchanged before it is judged. A shop that writes in
+# two steps leaves a half file for however long its pause lasts; judged then, the order would
+# be rejected as broken JSON and the rest written into the archived file. 10 s is five times
+# the 2 s mtime resolution of FAT and SMB shares and covers a writer's pause between steps,
+# and it is short next to the sensor's 30 s interval, so an order waits seconds, not runs.
+# Shops that write to a temporary name and rename never wait: the file is whole at once.
+HAIER_ORDER_SETTLE_S = Variable(
+    "HAIER_ORDER_SETTLE_S",
+    bounded_number(0, 3600, "seconds", low_allowed=True),
+    "how long an order file must stay unchanged (size and mtime) before it is read",
+    "10",
+)
+HAIER_CALLBACK_APP_KEY = Variable(
+    "HAIER_CALLBACK_APP_KEY", text, "the AppKey Haier sends in callbacks", required=True
+)
+HAIER_CALLBACK_SECRET = Variable(
+    "HAIER_CALLBACK_SECRET",
+    raw,
+    "the callback signing secret agreed with Haier",
+    required=True,
+    secret=True,
+)
+HAIER_CALLBACK_REPLAY_WINDOW_S = Variable(
+    "HAIER_CALLBACK_REPLAY_WINDOW_S",
+    bounded_number(0, 7 * 24 * 3600, "seconds"),
+    "how far a callback's TimeStamp may be from now",
+    "600",
+)
+HAIER_BUDGET_DIR = Variable(
+    "HAIER_BUDGET_DIR",
+    text,
+    "the folder of the machine-wide call budget files, one per client_id; every process "
+    "calling Haier on this machine must see the same one",
+    str(Path(tempfile.gettempdir()) / "haier-budget"),
 )
 HAIER_BALANCE_MIN = Variable(
     "HAIER_BALANCE_MIN", amount, "the balance below which the balance check warns", "0"

@@ -7,20 +7,30 @@ that applies callbacks all agree on one definition of a valid callback.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from haier_pipeline.jsondepth import deeper_than
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 """Haier's TimeStamp fields carry no offset; they are Beijing time."""
 
 TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
+_TIMESTAMP_DIGITS = re.compile(r"[0-9]{14}")  # strptime alone would take 1-digit months
 METHODS = frozenset(
     {"hmm.scm_heorder.confirm", "hmm.scm_heorder.cancel", "hmm.scm_heorder.oostock"}
 )
 FAIL_MSG_MAX_CHARS = 100
+EXT_ORDER_NO_MAX_CHARS = 64
+ORDER_NO_MAX_CHARS = 128
+"""Our soIds and onlineNos are at most 64 characters today (orders.fields.ORDER_ID); the cap
+is looser so that callbacks for orders pushed before that rule still get through."""
+DATA_MAX_NESTING = 8
+"""Data is one flat object; deeper nesting is refused before json.loads could recurse."""
 
 
 class InvalidCallback(ValueError):
@@ -56,6 +66,11 @@ class Callback:
             raise InvalidCallback(
                 "Data.PlatformOrderNo is missing or blank; it must be our order number"
             )
+        if len(order_no) > ORDER_NO_MAX_CHARS or not order_no.isprintable():
+            raise InvalidCallback(
+                f"Data.PlatformOrderNo {_clip(order_no)} is not one of our order numbers: "
+                f"those are printable text of at most {ORDER_NO_MAX_CHARS} characters"
+            )
         return cls(
             method=method,
             app_key=_required(fields, "AppKey"),
@@ -72,12 +87,29 @@ class Callback:
 def parse_timestamp(text: str) -> datetime:
     """Read a Haier ``yyyyMMddHHmmss`` Beijing-time stamp as an aware datetime."""
     try:
+        if not _TIMESTAMP_DIGITS.fullmatch(text):
+            raise ValueError(text)
         naive = datetime.strptime(text, TIMESTAMP_FORMAT)
     except ValueError:
         raise InvalidCallback(
-            f"TimeStamp {text!r} is not yyyyMMddHHmmss (Beijing time), e.g. 20250430120000"
+            f"TimeStamp {_clip(text)} is not yyyyMMddHHmmss (Beijing time), e.g. 20250430120000"
         ) from None
     return naive.replace(tzinfo=SHANGHAI)
+
+
+def check_fresh(timestamp: datetime, now: datetime, window: timedelta) -> None:
+    """Refuse a TimeStamp further than ``window`` from ``now``: a replayed old callback, or a
+    sender whose clock is wrong (Haier's TimeStamp is Beijing time, which parse_timestamp
+    applies, so a sender in another zone still compares correctly)."""
+    skew = abs(now - timestamp)
+    if skew > window:
+        direction = "behind" if timestamp < now else "ahead of"
+        raise InvalidCallback(
+            f"TimeStamp {timestamp.strftime(TIMESTAMP_FORMAT)} (Beijing time) is "
+            f"{int(skew.total_seconds())} s {direction} our clock; callbacks more than "
+            f"{int(window.total_seconds())} s off are refused as replays. Resend with the "
+            "current time, or check the sender's clock"
+        )
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -93,6 +125,11 @@ def _required(fields: Mapping[str, str], name: str) -> str:
 
 
 def _data_object(raw: str) -> dict[str, Any]:
+    if deeper_than(raw, DATA_MAX_NESTING):
+        raise InvalidCallback(
+            f"form field Data nests objects or lists more than {DATA_MAX_NESTING} levels deep; "
+            "it must be one flat JSON object with PlatformOrderNo, State"
+        )
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as error:
@@ -108,6 +145,11 @@ def _ext_order_no(data: Mapping[str, Any], order_no: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidCallback(f"Data.ExtOrderNo of order {order_no} must be a string")
+    if len(value) > EXT_ORDER_NO_MAX_CHARS or not value.isprintable():
+        raise InvalidCallback(
+            f"Data.ExtOrderNo of order {order_no} must be printable text of at most "
+            f"{EXT_ORDER_NO_MAX_CHARS} characters"
+        )
     return value
 
 
@@ -131,3 +173,7 @@ def _fail_msg(data: Mapping[str, Any], order_no: str) -> str:
             f"at most {FAIL_MSG_MAX_CHARS} are allowed"
         )
     return value
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"

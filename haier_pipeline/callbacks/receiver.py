@@ -4,6 +4,11 @@ A callback is answered with success only after it is durably spooled (``spool.wr
 crash before answering, Haier sees no success and sends it again, so nothing acknowledged is
 ever lost. Anything refused changes nothing on disk. The receiver knows nothing of DuckDB or
 Dagster; the pipeline drains the spool at its own pace.
+
+Replays: a callback whose TimeStamp is more than the replay window from our clock is refused,
+and each distinct callback (Method, Data, TimeStamp, Sign) is spooled once; a repeat is
+answered with success so that Haier stops resending, and nothing more is stored. Only POST to
+``CALLBACK_PATH`` is served; any other path is answered 404.
 """
 
 from __future__ import annotations
@@ -12,21 +17,33 @@ import argparse
 import hmac
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from haier_pipeline.callbacks import spool
-from haier_pipeline.callbacks.model import Callback, InvalidCallback, format_timestamp
+from haier_pipeline.callbacks.model import (
+    Callback,
+    InvalidCallback,
+    check_fresh,
+    format_timestamp,
+)
 from haier_pipeline.callbacks.signing import SIGN_FIELD, verify
+from haier_pipeline.environment import (
+    HAIER_CALLBACK_APP_KEY,
+    HAIER_CALLBACK_REPLAY_WINDOW_S,
+    HAIER_CALLBACK_SECRET,
+    HAIER_CALLBACK_SPOOL,
+    SettingError,
+    Variable,
+)
 
 LOG = logging.getLogger("haier_pipeline.callbacks")
 
@@ -35,14 +52,22 @@ MAX_BODY_BYTES = 64 * 1024
 READ_TIMEOUT_S = 10.0
 """A client that stalls mid-request must not hold a thread, or ``stop()``, for ever."""
 
+CALLBACK_PATH = "/"
+"""The one path callbacks are served on (a query string is ignored); register
+``http(s)://<host>:<port>/`` with Haier."""
+LISTEN_BACKLOG = 1024
+"""Connections the kernel queues before we accept them (capped by net.core.somaxconn). The
+stdlib's 5 reset 68 of 2,000 callbacks sent at once."""
+
+DEFAULT_REPLAY_WINDOW_S = float(HAIER_CALLBACK_REPLAY_WINDOW_S.default_text())
+"""Ten minutes either side of our clock: room for Haier's retries and clock drift, while a
+callback captured and replayed later is refused."""
+
 SHUTDOWN_POLL_S = 0.05
 """How often the serving loop checks for ``stop()``; the stdlib's 0.5 s makes stops sluggish."""
 
-APP_KEY_ENV = "HAIER_CALLBACK_APP_KEY"
-SECRET_ENV = "HAIER_CALLBACK_SECRET"
-SPOOL_ENV = "HAIER_CALLBACK_SPOOL"
-DEFAULT_SPOOL = "data/callbacks"
 
+T = TypeVar("T")
 Answer = tuple[int, dict[str, Any]]
 
 
@@ -61,16 +86,19 @@ class CallbackReceiver:
         secret: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        replay_window_s: float = DEFAULT_REPLAY_WINDOW_S,
     ) -> None:
         if not app_key.strip() or not secret.strip():
             raise ValueError("CallbackReceiver needs a non-blank app_key and secret")
         self.spool_dir = Path(spool_dir)
         self._app_key = app_key
         self._secret = secret
+        self.replay_window = timedelta(seconds=replay_window_s)
+        self._forgotten_at = datetime.min.replace(tzinfo=UTC)
+        self._forget_lock = threading.Lock()
         spool.ensure_layout(self.spool_dir)
         handler = type("BoundCallbackHandler", (_CallbackHandler,), {"receiver": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -124,24 +152,23 @@ class CallbackReceiver:
             return _refuse(401, "unauthorized", reason, client)
         try:
             callback = Callback.from_form(fields, received_at)
+            check_fresh(callback.timestamp, received_at, self.replay_window)
         except InvalidCallback as error:
             return _refuse(400, "bad_request", str(error), client)
-        return self._spool(callback, client)
+        return self._spool(callback, spool.replay_key(fields), client)
 
-    def _spool(self, callback: Callback, client: str) -> Answer:
+    def _spool(self, callback: Callback, key: str, client: str) -> Answer:
+        self._forget_old_markers(callback.received_at)
         try:
-            path = spool.write(self.spool_dir, callback)
+            path = spool.write_once(self.spool_dir, callback, key)
         except OSError:
             LOG.exception("callback for order %s NOT spooled", callback.platform_order_no)
             return _refuse(500, "internal_error", "could not store the callback; resend", client)
-        LOG.info(
-            "callback accepted from %s: %s order %s state %s, spooled as %s",
-            client,
-            callback.method,
-            callback.platform_order_no,
-            callback.state,
-            path.name,
-        )
+        what = f"{callback.method} order {callback.platform_order_no} state {callback.state}"
+        if path is None:
+            LOG.info("callback repeated by %s: %s, already spooled; answered success", client, what)
+        else:
+            LOG.info("callback accepted from %s: %s, spooled as %s", client, what, path.name)
         return 200, {
             "success": True,
             "code": "success",
@@ -154,6 +181,19 @@ class CallbackReceiver:
             },
         }
 
+    def _forget_old_markers(self, now: datetime) -> None:
+        """Once per window, drop the replay markers the window has made useless."""
+        with self._forget_lock:
+            if now - self._forgotten_at < self.replay_window:
+                return
+            self._forgotten_at = now
+        spool.forget_seen_before(self.spool_dir, now - 2 * self.replay_window)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
 
 class _CallbackHandler(BaseHTTPRequestHandler):
     """One connection per request (HTTP/1.0): no idle keep-alive can block ``stop()``."""
@@ -164,22 +204,31 @@ class _CallbackHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
+        try:
+            status, answer = self._answer()
+        except Exception:  # a bug must still answer, so that Haier resends rather than hangs
+            LOG.exception("callback from %s could not be handled", self.client_address[0])
+            reason = "internal error; resend"
+            status, answer = _refuse(500, "internal_error", reason, self.client_address[0])
+        self._send(status, answer)
+
+    def _answer(self) -> Answer:
         received_at = datetime.now(UTC)
         client = self.client_address[0]
         length = self._content_length()
         if length is None:
-            status, answer = _refuse(411, "bad_request", "Content-Length is required", client)
-        elif length > MAX_BODY_BYTES:
+            return _refuse(411, "bad_request", "Content-Length is required", client)
+        if length > MAX_BODY_BYTES:
             reason = f"body of {length} bytes exceeds {MAX_BODY_BYTES}"
-            status, answer = _refuse(413, "bad_request", reason, client)
-        else:
-            body = self.rfile.read(length)
-            if len(body) < length:
-                reason = "body is shorter than its Content-Length"
-                status, answer = _refuse(400, "bad_request", reason, client)
-            else:
-                status, answer = self.receiver.answer(body, received_at, client)
-        self._send(status, answer)
+            return _refuse(413, "bad_request", reason, client)
+        body = self.rfile.read(length)  # read even when refused, so the answer is not reset
+        path = urlsplit(self.path).path
+        if path != CALLBACK_PATH:
+            reason = f"no callback endpoint at {path[:100]!r}; callbacks go to {CALLBACK_PATH}"
+            return _refuse(404, "not_found", reason, client)
+        if len(body) < length:
+            return _refuse(400, "bad_request", "body is shorter than its Content-Length", client)
+        return self.receiver.answer(body, received_at, client)
 
     def _content_length(self) -> int | None:
         try:
@@ -225,15 +274,21 @@ def _refuse(status: int, code: str, reason: str, client: str) -> Answer:
     }
 
 
-class _MissingEnv(Exception):
+class _EnvProblem(Exception):
     pass
 
 
-def _required_env(name: str, meaning: str) -> str:
-    value = os.environ.get(name, "")
-    if not value.strip():
-        raise _MissingEnv(f"environment variable {name} is not set; set it to {meaning}")
-    return value
+def _setting(variable: Variable[T]) -> T:
+    """A variable's value, or an _EnvProblem saying in one line what to set and why."""
+    text = variable.text()
+    if variable.missing(text):
+        raise _EnvProblem(
+            f"environment variable {variable.name} is not set; set it to {variable.meaning}"
+        )
+    try:
+        return variable.value(text)
+    except SettingError as problem:
+        raise _EnvProblem(f"environment variable {problem}") from None
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -246,8 +301,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--spool",
         type=Path,
-        default=Path(os.environ.get(SPOOL_ENV) or DEFAULT_SPOOL),
-        help=f"spool folder (default: ${SPOOL_ENV} or {DEFAULT_SPOOL})",
+        default=Path(HAIER_CALLBACK_SPOOL.text()),
+        help=f"spool folder (default: ${HAIER_CALLBACK_SPOOL.name} or "
+        f"{HAIER_CALLBACK_SPOOL.default_text()})",
     )
     return parser.parse_args(argv)
 
@@ -256,9 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the receiver until SIGINT or SIGTERM; exit 2 on missing configuration."""
     args = _parse_args(argv)
     try:
-        app_key = _required_env(APP_KEY_ENV, "the AppKey Haier sends in callbacks")
-        secret = _required_env(SECRET_ENV, "the callback signing secret agreed with Haier")
-    except _MissingEnv as error:
+        app_key = _setting(HAIER_CALLBACK_APP_KEY)
+        secret = _setting(HAIER_CALLBACK_SECRET)
+        window_s = _setting(HAIER_CALLBACK_REPLAY_WINDOW_S)
+    except _EnvProblem as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -268,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot create the spool folder {args.spool} ({error})", file=sys.stderr)
         return 1
     try:
-        receiver = CallbackReceiver(args.spool, app_key, secret, args.host, args.port)
+        receiver = CallbackReceiver(args.spool, app_key, secret, args.host, args.port, window_s)
     except OSError as error:
         print(f"error: cannot listen on {args.host}:{args.port} ({error})", file=sys.stderr)
         return 1

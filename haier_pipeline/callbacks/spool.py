@@ -8,27 +8,33 @@ Haier itself may send a callback twice: consumers must apply updates idempotentl
 order status from the callback, never toggle or count).
 
 Layout: ``tmp/`` (files being written), ``pending/`` (complete, not yet applied), ``done/``
-(applied, kept for audits). File names are ``<UTC arrival time to the ns>-<uuid>.json`` so
-that sorting names gives arrival order.
+(applied, kept for audits), ``seen/`` (one empty marker per distinct callback spooled, see
+``write_once``). File names are ``<UTC arrival time to the ns>-<uuid>.json`` so that sorting
+names gives arrival order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from haier_pipeline.callbacks.model import Callback
+from haier_pipeline.callbacks.model import Callback, parse_timestamp
+from haier_pipeline.durable import write_atomically
 
 PENDING = "pending"
 DONE = "done"
 TMP = "tmp"
+SEEN = "seen"
+_KEY_LOCKS = tuple(threading.Lock() for _ in range(64))
 FORMAT_VERSION = 1
 _DATETIME_FIELDS = ("timestamp", "received_at")
 
@@ -57,16 +63,58 @@ def write(spool_dir: Path, callback: Callback) -> Path:
     """
     pending_dir, tmp_dir, _ = ensure_layout(Path(spool_dir))
     name = f"{_arrival_stamp()}-{uuid.uuid4().hex}.json"
-    tmp_path = tmp_dir / name
     payload = json.dumps(_to_record(callback), ensure_ascii=False, indent=1).encode("utf-8")
-    with open(tmp_path, "wb") as file:
-        file.write(payload)
-        file.flush()
-        os.fsync(file.fileno())
     final_path = pending_dir / name
-    os.replace(tmp_path, final_path)
-    _fsync_dir(pending_dir)
+    write_atomically(final_path, payload, temporary=tmp_dir / name)
     return final_path
+
+
+def replay_key(fields: Mapping[str, str]) -> str:
+    """What makes a callback distinct: Method, Data (the order), TimeStamp and Sign.
+
+    The order is read from Data as sent; the key is a digest so that it can name a file.
+    """
+    parts = [fields.get(name, "") for name in ("Method", "Data", "TimeStamp")]
+    parts.append(fields.get("Sign", "").strip().upper())
+    digest = hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
+    return f"{fields.get('TimeStamp', '')}-{digest}"
+
+
+def write_once(spool_dir: Path, callback: Callback, key: str) -> Path | None:
+    """``write`` unless a callback with ``key`` was spooled before; None for such a duplicate.
+
+    The marker in ``seen/`` is created only after the callback is durably in ``pending/``:
+    a crash in between can spool a resent callback twice (applying is idempotent), never lose
+    one. Callbacks of one key wait for each other; different keys are spooled in parallel.
+    A spool is meant for one receiver process; a second one could spool a duplicate, no more.
+    """
+    marker = Path(spool_dir) / SEEN / key
+    with _KEY_LOCKS[int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % len(_KEY_LOCKS)]:
+        if marker.exists():
+            return None
+        path = write(spool_dir, callback)
+        marker.touch()
+    return path
+
+
+def forget_seen_before(spool_dir: Path, cutoff: datetime) -> int:
+    """Remove markers of callbacks whose TimeStamp is before ``cutoff``; returns how many.
+
+    A callback that old is refused by the replay window before the markers are consulted, so
+    its marker can go: the window bounds how many markers the spool keeps.
+    """
+    removed = 0
+    seen_dir = Path(spool_dir) / SEEN
+    for marker in seen_dir.glob("*-*"):
+        stamp = marker.name.split("-", 1)[0]
+        try:
+            too_old = parse_timestamp(stamp) < cutoff
+        except ValueError:
+            too_old = True  # not a marker we wrote
+        if too_old:
+            marker.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def pending(spool_dir: Path) -> list[SpooledCallback]:
@@ -95,7 +143,7 @@ def mark_done(callback: SpooledCallback) -> None:
 def ensure_layout(spool_dir: Path) -> tuple[Path, Path, Path]:
     """Create ``pending/``, ``tmp/`` and ``done/`` so that permission errors show at start."""
     dirs = (spool_dir / PENDING, spool_dir / TMP, spool_dir / DONE)
-    for directory in dirs:
+    for directory in (*dirs, spool_dir / SEEN):
         directory.mkdir(parents=True, exist_ok=True)
     return dirs
 
@@ -135,12 +183,3 @@ def _read(path: Path) -> SpooledCallback:
             f"spooled callback {path} cannot be read ({error}); move it out of "
             f"{path.parent} after checking it by hand, then rerun"
         ) from error
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename: without this a power cut can undo it on some filesystems."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

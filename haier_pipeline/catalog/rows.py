@@ -23,21 +23,8 @@ _BASIS_POINT = Decimal("0.0001")
 
 
 def product_rows(products: Iterable[Product], synced_at: datetime) -> pa.Table:
-    rows = [
-        {
-            "product_code": p.product_code,
-            "product_model": p.product_model,
-            "product_group": p.product_group,
-            "brand": p.brand,
-            "image_url": p.image_url,
-            "leaflet_urls": list(p.leaflet_urls),
-            "is_procurable": p.is_procurable,
-            "not_procurable_reason": p.not_procurable_reason,
-            "synced_at": synced_at,
-        }
-        for p in products
-    ]
-    return PRODUCTS.to_arrow(rows)
+    """A record's attributes are named as the table's columns: ``to_arrow`` picks them."""
+    return PRODUCTS.to_arrow([{**vars(p), "synced_at": synced_at} for p in products])
 
 
 def price_rows(
@@ -51,19 +38,7 @@ def price_rows(
         if problem:
             rejected.append(RejectedRecord("price", price.product_code, problem, repr(price)))
             continue
-        rows.append(
-            {
-                "product_code": price.product_code,
-                "supply_price": price.supply_price,
-                "invoice_price": price.invoice_price,
-                "direct_discount_rate": price.direct_discount_rate,
-                "rebate_money": price.rebate_money,
-                "rebate_type": price.rebate_type,
-                "is_procurable": price.is_procurable,
-                "price_note": price.price_note,
-                "synced_at": synced_at,
-            }
-        )
+        rows.append({**vars(price), "synced_at": synced_at})
     return PRICES.to_arrow(rows), rejected
 
 
@@ -97,15 +72,11 @@ def stock_row(
     """
     main = max(levels, key=lambda s: (s.warehouse_grade == "0", s.stock_qty)) if levels else None
     return {
+        **dict.fromkeys(STOCK.column_names),  # no warehouse: no timeliness, not a guess
+        **(vars(main) if main else {}),  # the main warehouse's timeliness, by column name
         "product_code": product_code,
         "county_code": county_code,
         "stock_qty": sum(s.stock_qty for s in levels),
-        "warehouse_code": main.warehouse_code if main else None,
-        "warehouse_grade": main.warehouse_grade if main else None,
-        "cut_time": main.cut_time if main else None,
-        "expected_delivery_date": main.expected_delivery_date if main else None,
-        "delivery_hours": main.delivery_hours if main else None,
-        "is_transfer": main.is_transfer if main else None,
         "warehouse_count": len(levels),
         "synced_at": synced_at,
     }

@@ -27,7 +27,7 @@ from haier_pipeline.catalog.rows import (
     stock_row,
     stock_rows,
 )
-from haier_pipeline.haier.jsh import JshClient
+from haier_pipeline.haier.jsh import PRODUCT_CHUNK, JshClient
 from haier_pipeline.haier.records import ParseResult, RejectedRecord
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
 from haier_pipeline.storage.staging import Staging
@@ -111,7 +111,7 @@ class CatalogSync:
         account: str = DEFAULT_ACCOUNT,
         counties: Sequence[str],
         product_codes: Sequence[str] = (),
-        max_workers: int = 32,
+        product_chunk: int = PRODUCT_CHUNK,
         log: Log | None = None,
     ) -> None:
         self.client = client
@@ -121,7 +121,8 @@ class CatalogSync:
         self.counties = list(dict.fromkeys(counties))
         self.product_codes = list(dict.fromkeys(product_codes))
         self.log = log or logging.getLogger(__name__)
-        self.workers = max_workers
+        self.workers = client.max_workers  # as many calls in flight as the client has connections
+        self.product_chunk = product_chunk
 
     def run(self) -> CatalogResult:
         """Extract, stage, publish; if nothing loads, close the sync_log rows and raise.
@@ -209,7 +210,7 @@ class CatalogSync:
 
         def discover(_: None) -> Any:
             # Returns an iterator of ParseResult chunks, which handle() consumes.
-            return self.client.iter_procurable_products()
+            return self.client.iter_procurable_products(self.product_chunk)
 
         def handle(_: None, chunks: Any, at: datetime) -> None:
             for result in chunks:

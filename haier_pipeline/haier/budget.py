@@ -58,7 +58,6 @@ import math
 import mmap
 import os
 import struct
-import tempfile
 import threading
 import time
 import uuid
@@ -67,8 +66,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-BUDGET_DIR_VARIABLE = "HAIER_BUDGET_DIR"
-DEFAULT_BUDGET_DIR = Path(tempfile.gettempdir()) / "haier-budget"
+from haier_pipeline.environment import HAIER_BUDGET_DIR
+
+BUDGET_DIR_VARIABLE = HAIER_BUDGET_DIR.name
+DEFAULT_BUDGET_DIR = Path(HAIER_BUDGET_DIR.default_text())
 MAX_CLAIMS = 64  # order claims kept at once; each lives until its slot is checked or stale
 MAX_WINDOW = 1024  # calls remembered for the one-second window; above this rate it is not kept
 CLAIM_KEPT_S = 30.0  # a claim no bulk caller checked by then belonged to a dead process
@@ -321,8 +322,7 @@ def _sleep_until(slot: float) -> None:
 
 def budget_dir() -> Path:
     """HAIER_BUDGET_DIR, or ``haier-budget`` in the system temp folder."""
-    configured = os.environ.get(BUDGET_DIR_VARIABLE, "").strip()
-    return Path(configured) if configured else DEFAULT_BUDGET_DIR
+    return Path(HAIER_BUDGET_DIR.value(HAIER_BUDGET_DIR.text()))
 
 
 def budget_file(directory: Path, client_id: str) -> Path:

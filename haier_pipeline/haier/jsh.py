@@ -12,7 +12,7 @@ from typing import Any
 
 from haier_pipeline.haier import endpoints, records, validation
 from haier_pipeline.haier.errors import HaierProtocolError
-from haier_pipeline.haier.masking import get_logger, register_secrets
+from haier_pipeline.haier.masking import get_logger
 from haier_pipeline.haier.payloads import as_list, reported
 from haier_pipeline.haier.records import (
     Balance,
@@ -45,15 +45,8 @@ class JshClient(TransportClient):
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
         self._token_url = settings.effective_token_url
-        register_secrets(settings.secrets())
-        self._transport = Transport(
-            client_id=settings.client_id,
-            rate_limit=settings.rate_limit,
-            timeout_s=settings.timeout_s,
-            max_workers=max_workers,
-            retry=retry,
-            fetch_token=self._fetch_token,
-            credentials_hint=CREDENTIALS,
+        super().__init__(
+            settings, max_workers=max_workers, retry=retry, credentials_hint=CREDENTIALS
         )
 
     def procurable_products(self, codes: Sequence[str] | None = None) -> ParseResult[Product]:

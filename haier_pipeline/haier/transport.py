@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -368,10 +368,46 @@ def _excerpt(body: bytes | SpooledJson) -> str:
     return mask(" ".join(text.split()))
 
 
-class TransportClient:
-    """What the JSH and YLH clients share around their Transport: statistics and closing."""
+class ClientSettings(Protocol):
+    """What a Transport needs of either API's settings."""
 
-    _transport: Transport
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def rate_limit(self) -> float: ...
+    @property
+    def timeout_s(self) -> float: ...
+    def secrets(self) -> list[str]: ...
+
+
+class TransportClient:
+    """What the JSH and YLH clients share around their Transport: construction (secrets
+    registered for masking before any call), statistics, the worker count and closing."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        max_workers: int,
+        retry: RetryPolicy | None,
+        credentials_hint: str,
+        extra_secrets: Iterable[str] = (),
+    ) -> None:
+        register_secrets([*settings.secrets(), *extra_secrets])
+        self.max_workers = max_workers
+        """Calls in flight at once: the client's connection pool, and the caller's threads."""
+        self._transport = Transport(
+            client_id=settings.client_id,
+            rate_limit=settings.rate_limit,
+            timeout_s=settings.timeout_s,
+            max_workers=max_workers,
+            retry=retry,
+            fetch_token=self._fetch_token,
+            credentials_hint=credentials_hint,
+        )
+
+    def _fetch_token(self, transport: Transport) -> Token:
+        raise NotImplementedError
 
     @property
     def stats(self) -> CallStats:

@@ -27,7 +27,7 @@ from haier_pipeline.haier.endpoints import (
     YlhServices,
 )
 from haier_pipeline.haier.errors import HaierBusinessError, HaierProtocolError
-from haier_pipeline.haier.masking import get_logger, register_secrets
+from haier_pipeline.haier.masking import get_logger
 from haier_pipeline.haier.payloads import as_list, reported
 from haier_pipeline.haier.records import LogisticsNumber, ParseResult
 from haier_pipeline.haier.retry import RetryPolicy
@@ -71,15 +71,12 @@ class YlhClient(TransportClient):
         self._services = services
         basic = f"{settings.client_id}:{settings.client_secret}".encode()
         self._basic = base64.b64encode(basic).decode("ascii")
-        register_secrets([*settings.secrets(), self._basic])
-        self._transport = Transport(
-            client_id=settings.client_id,
-            rate_limit=settings.rate_limit,
-            timeout_s=settings.timeout_s,
+        super().__init__(
+            settings,
             max_workers=max_workers,
             retry=retry,
-            fetch_token=self._fetch_token,
             credentials_hint=CREDENTIALS,
+            extra_secrets=[self._basic],
         )
 
     def create_order(self, order: Mapping[str, Any]) -> OrderPushResult:

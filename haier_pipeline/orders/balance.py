@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.storage import orders as db
@@ -75,19 +75,6 @@ def _outcome(log_id: int, snapshot: BalanceSnapshot) -> SyncOutcome:
     return SyncOutcome(
         log_id, status, loaded + malformed, loaded, malformed, snapshot.api_calls, message
     )
-
-
-def parse_minimum(text: str) -> Decimal:
-    """HAIER_BALANCE_MIN as an exact amount, or an error naming the variable."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        raise ValueError(
-            f"HAIER_BALANCE_MIN={text!r} is not an amount in yuan; set it to e.g. 50000.00"
-        )
-    return value
 
 
 def balance_problems(

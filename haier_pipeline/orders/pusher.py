@@ -9,6 +9,13 @@ The order of those steps is what makes a crash harmless:
 - The outcome is committed before the file leaves the inbox. A run that finds a file whose
   soId already has a retailOrderNo archives it without calling anyone.
 - A ``failed`` order (Haier unreachable) keeps its file in the inbox for the next run.
+- A file that changed within the settle window (``HAIER_ORDER_SETTLE_S``, 10 s by default)
+  may still be being written: it is judged at the end of the run once it has stayed
+  unchanged that long, or left for the next run if it keeps changing. Nothing that is not
+  a plain file is read.
+- A second file for an soId already at YLH is compared with what was pushed (``sent``):
+  identical is a harmless ``duplicate``, different is rejected naming both files and the
+  fields; neither is sent, and the pushed order's row is left as it is.
 
 Each step is its own short transaction on the warehouse's working file (``publish=False``);
 the run's sync_log row is closed, and everything published, once at the end. One run at a
@@ -17,6 +24,8 @@ time owns the inbox (a file lock beside the orders), whatever Dagster's pools sa
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +37,26 @@ from haier_pipeline.haier.budget import serving_orders
 from haier_pipeline.haier.errors import HaierBusinessError, HaierError, HaierHttpError
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.ylh import YlhClient
-from haier_pipeline.orders.inbox import archive, pending_files, read_order_file
+from haier_pipeline.orders import sent
+from haier_pipeline.orders.fields import ORDER_ID
+from haier_pipeline.orders.inbox import (
+    ChangedWhileRead,
+    RefusedEntry,
+    archive,
+    entry_problem,
+    identity,
+    parse_order_bytes,
+    pending_files,
+    read_order_bytes,
+    settle_window_s,
+)
 from haier_pipeline.orders.model import Order, OrderDefaults
 from haier_pipeline.orders.validation import (
     InvalidOrder,
     check_catalog,
     check_stock,
     parse_order,
+    record_id,
 )
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.warehouse import SyncOutcome, Warehouse, utcnow
@@ -43,6 +65,8 @@ SYNC_TYPE = "order"
 LOCK_NAME = ".push_orders.lock"  # a dotfile, which pending_files never lists
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 RAW_KEPT_BYTES = 10_000  # of an unreadable file, kept in sync_rejects for follow-up
+DUPLICATE = "duplicate"
+"""Outcome of a second file identical to an order already at YLH (not an orders status)."""
 
 
 class Log(Protocol):
@@ -60,7 +84,7 @@ class OrderOutcome:
 
     source_file: str
     so_id: str | None
-    status: str  # pushed | rejected | failed
+    status: str  # pushed | rejected | failed | duplicate
     detail: str
     already_pushed: bool = False
 
@@ -69,6 +93,8 @@ class OrderOutcome:
 class PushReport:
     outcomes: list[OrderOutcome] = field(default_factory=list)
     api_calls: int = 0
+    deferred: list[str] = field(default_factory=list)
+    """Files still changing at the end of the run, left in the inbox and not judged."""
 
     def count(self, status: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
@@ -93,8 +119,15 @@ class PushReport:
             f"({already} already at YLH), {self.count(db.REJECTED)} rejected, "
             f"{self.count(db.FAILED)} failed"
         )
+        if self.count(DUPLICATE):
+            text += f", {self.count(DUPLICATE)} duplicates of orders already pushed"
         if self.count(db.FAILED):
             text += "; failed orders stay in the inbox and are retried by the next run"
+        if self.deferred:
+            text += (
+                f"; {len(self.deferred)} still being written, left in the inbox for the next "
+                f"run: {', '.join(self.deferred[:10])}"
+            )
         return text
 
 
@@ -119,7 +152,10 @@ class OrderPusher:
         log: Log,
         *,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        settle_s: float | None = None,
     ) -> None:
+        """``settle_s``: how long a file must stay unchanged before it is read; None reads
+        HAIER_ORDER_SETTLE_S (10 s by default)."""
         self.jsh = jsh
         self.ylh = ylh
         self.warehouse = warehouse
@@ -127,6 +163,8 @@ class OrderPusher:
         self.defaults = defaults
         self.log = log
         self.lock_timeout_s = lock_timeout_s
+        self.settle_s = settle_window_s() if settle_s is None else settle_s
+        self.sent_folder = sent.folder_for(inbox)
 
     def run(self, run_id: str, files: Sequence[str] = ()) -> PushReport:
         """Handle ``files`` (names in the inbox), or every pending file when none are named."""
@@ -157,10 +195,7 @@ class OrderPusher:
                     f"the products table in {self.warehouse.path} is empty, so no order can be "
                     "validated; run catalog_sync first. No order file was touched."
                 )
-            for path in self._selected(files):
-                outcome = self._handle(path, catalog, run_id)
-                report.outcomes.append(outcome)
-                self._log(outcome)
+            self._handle_all(self._selected(files), catalog, run_id, report)
         except BaseException as error:
             report.api_calls = self._calls() - calls_before
             self.warehouse.finish_sync(report.sync_outcome(log_id, stopped_by=error))
@@ -185,46 +220,211 @@ class OrderPusher:
             )
         return [path for path in pending if path.name in wanted]
 
+    # -- settling ----------------------------------------------------------------------
+
+    def _handle_all(
+        self, paths: Sequence[Path], catalog: Mapping[str, bool], run_id: str, report: PushReport
+    ) -> None:
+        """Settled files now, in name order; files changed within the settle window at the
+        end, once they have stayed unchanged that long (at most one window's wait)."""
+        listed = {path: info for path in paths if (info := _lstat(path)) is not None}
+        now = time.time()
+        fresh = {
+            path: info
+            for path, info in listed.items()
+            if entry_problem(info) is None and self._changing(info, now)
+        }
+        for path, info in listed.items():
+            if path not in fresh:
+                self._record(self._handle(path, info, catalog, run_id), report)
+        if not fresh:
+            return
+        self._wait_for(fresh, now)
+        for path, before in fresh.items():
+            info = _lstat(path)
+            if info is None:
+                continue
+            unchanged_since = min(info.st_mtime, now)  # a future mtime counts from first sight
+            if identity(info) != identity(before) or self._changing_since(unchanged_since):
+                self._defer(path, "it is still changing", report)
+            else:
+                self._record(self._handle(path, info, catalog, run_id, settled=True), report)
+
+    def _changing(self, info: os.stat_result, now: float) -> bool:
+        """Modified within the window, or stamped in the future (a clock ahead of ours)."""
+        return now - info.st_mtime < self.settle_s
+
+    def _changing_since(self, moment: float) -> bool:
+        return time.time() - moment < self.settle_s
+
+    def _wait_for(self, fresh: Mapping[Path, os.stat_result], since: float) -> None:
+        """Sleep until the youngest fresh file is one window old, counted from its mtime or,
+        for a future mtime, from when we first saw it; never more than one window."""
+        until = max(min(info.st_mtime, since) + self.settle_s for info in fresh.values())
+        names = ", ".join(path.name for path in list(fresh)[:10])
+        self.log.info(
+            f"{len(fresh)} order file(s) changed less than {self.settle_s:g} s ago and may still "
+            f"be being written ({names}); judging them once they have stayed unchanged"
+        )
+        time.sleep(max(0.0, min(until - time.time(), self.settle_s)))
+
+    def _defer(self, path: Path, why: str, report: PushReport) -> None:
+        report.deferred.append(path.name)
+        self.log.warning(
+            f"{path.name}: {why}, so it may still be being written; left in the inbox for the "
+            "next run. Shops should write to a temporary name and rename the finished file."
+        )
+
+    def _record(self, outcome: OrderOutcome | None, report: PushReport) -> None:
+        if outcome is not None:
+            report.outcomes.append(outcome)
+            self._log(outcome)
+
     # -- one order ---------------------------------------------------------------------
 
-    def _handle(self, path: Path, catalog: Mapping[str, bool], run_id: str) -> OrderOutcome:
+    def _handle(
+        self,
+        path: Path,
+        listed: os.stat_result,
+        catalog: Mapping[str, bool],
+        run_id: str,
+        *,
+        settled: bool = False,
+    ) -> OrderOutcome | None:
+        """The file's outcome, or None when it was not judged (gone, or still changing)."""
+        problem = entry_problem(listed)
+        if problem is not None:
+            return self._refuse_entry(path, problem, run_id)
         try:
-            raw = read_order_file(path)
+            data = read_order_bytes(path, expected=listed)
+        except RefusedEntry as refused:
+            return self._refuse_entry(path, str(refused), run_id)
+        except ChangedWhileRead as changed:
+            why = "it changed after it had settled" if settled else str(changed)
+            self.log.warning(f"{path.name}: {why}; left in the inbox for the next run")
+            return None
+        except FileNotFoundError:
+            self.log.info(f"{path.name} left the inbox before it was read")
+            return None
+        try:
+            raw = parse_order_bytes(data, path.name)
         except InvalidOrder as invalid:
-            return self._unreadable(path, invalid, run_id)
-        so_id = _text(raw, "soId")
+            return self._unreadable(path, invalid, data, run_id)
+        so_id = record_id(raw)
         prior = self._prior(so_id) if so_id else None
         if prior is not None and prior.exists_at_ylh:
-            return self._archive(
-                path,
-                OrderOutcome(path.name, so_id, db.PUSHED, str(prior.retail_order_no), True),
-            )
+            return self._second_file(path, raw, data, prior, run_id)
         try:
             order = parse_order(raw, self.defaults, source=path.name)
         except InvalidOrder as invalid:
-            return self._invalid(path, invalid, raw, prior, run_id)
+            return self._invalid(path, invalid, raw, data, prior, run_id)
         facts = db.OrderFacts(
             order.so_id, path.name, order.online_no, order.total_amt, order.county_code
         )
         if prior is not None and prior.may_have_been_pushed:
-            self.log.info(
-                f"soId {order.so_id}: a push may have reached YLH before ({prior.status}, "
-                f"{prior.push_attempts} attempt(s)); pushing again by soId, without re-checks"
-            )
-            return self._push(path, order, facts)
+            return self._push_again(path, order, facts, prior)
         return self._check_and_push(path, order, facts, catalog)
+
+    def _push_again(
+        self, path: Path, order: Order, facts: db.OrderFacts, prior: db.StoredOrder
+    ) -> OrderOutcome:
+        """A push may have reached YLH: only the same content may be pushed again by soId."""
+        earlier = sent.recall(self.sent_folder, order.so_id)
+        if earlier is not None:
+            differing = sent.differing_fields(earlier.content, sent.canonical(order))
+            if differing:
+                return self._fail(
+                    path,
+                    facts,
+                    f"a push of soId {order.so_id} from {earlier.source_file} may have reached "
+                    f"YLH, and this file differs from it in {', '.join(differing[:10])}; put "
+                    "back the file as it was pushed, or give a new order a new soId",
+                )
+        self.log.info(
+            f"soId {order.so_id}: a push may have reached YLH before ({prior.status}, "
+            f"{prior.push_attempts} attempt(s)); pushing again by soId, without re-checks"
+        )
+        return self._push(path, order, facts)
+
+    def _second_file(
+        self,
+        path: Path,
+        raw: Mapping[str, Any],
+        data: bytes,
+        prior: db.StoredOrder,
+        run_id: str,
+    ) -> OrderOutcome:
+        """A file for an soId YLH already holds: never sent, never changes the order's row.
+
+        The file that was pushed (left in the inbox by a crash before archiving) is archived
+        as pushed; a different file with identical content is a harmless duplicate; anything
+        else is rejected with both file names and the fields that differ.
+        """
+        so_id = prior.so_id
+        earlier = sent.recall(self.sent_folder, so_id)
+        first_file = earlier.source_file if earlier is not None else prior.source_file
+        pushed = f"soId {so_id} was pushed from {first_file} as {prior.retail_order_no}"
+        try:
+            order = parse_order(raw, self.defaults, source=path.name)
+        except InvalidOrder as invalid:
+            return self._conflict(
+                path, so_id, f"{pushed}; this file is invalid: {invalid}", data, run_id
+            )
+        if earlier is None:
+            if path.name == first_file:  # pushed before contents were recorded
+                return self._archive(
+                    path,
+                    OrderOutcome(path.name, so_id, db.PUSHED, str(prior.retail_order_no), True),
+                )
+            return self._conflict(
+                path,
+                so_id,
+                f"{pushed}, whose content is not on record to compare with; not pushed again. "
+                "A new order needs a new soId",
+                data,
+                run_id,
+            )
+        differing = sent.differing_fields(earlier.content, sent.canonical(order))
+        if differing:
+            return self._conflict(
+                path,
+                so_id,
+                f"{pushed}, and {path.name} differs from {first_file} in "
+                f"{', '.join(differing[:10])}{' and more' if len(differing) > 10 else ''}; not "
+                "pushed. A new order needs a new soId; a change to a pushed order goes through "
+                "cancel_order or reschedule_order",
+                data,
+                run_id,
+            )
+        if path.name == first_file:
+            return self._archive(
+                path, OrderOutcome(path.name, so_id, db.PUSHED, str(prior.retail_order_no), True)
+            )
+        reason = f"harmless duplicate: identical to {first_file}; {pushed}, not pushed again"
+        with self.warehouse.transaction(publish=False) as con:
+            db.add_reject(con, run_id, SYNC_TYPE, path.name, reason, _head(data), utcnow())
+        return self._archive(path, OrderOutcome(path.name, so_id, DUPLICATE, reason))
+
+    def _conflict(
+        self, path: Path, so_id: str, reason: str, data: bytes, run_id: str
+    ) -> OrderOutcome:
+        """Rejected without touching the orders row, which belongs to the order YLH holds."""
+        with self.warehouse.transaction(publish=False) as con:
+            db.add_reject(con, run_id, SYNC_TYPE, path.name, reason, _head(data), utcnow())
+        return self._archive(path, OrderOutcome(path.name, so_id, db.REJECTED, reason))
 
     def _invalid(
         self,
         path: Path,
         invalid: InvalidOrder,
         raw: Mapping[str, Any],
+        data: bytes,
         prior: db.StoredOrder | None,
         run_id: str,
     ) -> OrderOutcome:
         if invalid.so_id is None:
-            return self._unreadable(path, invalid, run_id)
-        facts = db.OrderFacts(invalid.so_id, path.name, online_no=_text(raw, "onlineNo"))
+            return self._unreadable(path, invalid, data, run_id)
+        facts = db.OrderFacts(invalid.so_id, path.name, online_no=_order_id(raw, "onlineNo"))
         if prior is not None and prior.may_have_been_pushed:
             # Rejecting now would hide an order that YLH may hold from an earlier version.
             return self._fail(
@@ -264,6 +464,7 @@ class OrderPusher:
         return available
 
     def _push(self, path: Path, order: Order, facts: db.OrderFacts) -> OrderOutcome:
+        sent.record(self.sent_folder, sent.SentOrder(order.so_id, path.name, sent.canonical(order)))
         with self.warehouse.transaction(publish=False) as con:
             db.save_order(con, facts, db.PENDING, utcnow(), attempt=True)
         try:
@@ -298,13 +499,21 @@ class OrderPusher:
             db.save_order(con, facts, db.FAILED, utcnow(), last_error=error)
         return OrderOutcome(path.name, facts.so_id, db.FAILED, error)
 
-    def _unreadable(self, path: Path, invalid: InvalidOrder, run_id: str) -> OrderOutcome:
+    def _unreadable(
+        self, path: Path, invalid: InvalidOrder, data: bytes, run_id: str
+    ) -> OrderOutcome:
         """No soId to key an orders row on: the reason goes to sync_rejects under the file name."""
-        with path.open("rb") as handle:
-            raw = handle.read(RAW_KEPT_BYTES).decode("utf-8", errors="replace")
         with self.warehouse.transaction(publish=False) as con:
-            db.add_reject(con, run_id, SYNC_TYPE, path.name, str(invalid), raw, utcnow())
+            db.add_reject(con, run_id, SYNC_TYPE, path.name, str(invalid), _head(data), utcnow())
         return self._archive(path, OrderOutcome(path.name, None, db.REJECTED, str(invalid)))
+
+    def _refuse_entry(self, path: Path, problem: str, run_id: str) -> OrderOutcome:
+        """Not a plain file: recorded by name and reason only (never what it points to), and
+        the entry itself, not its target, moved to processed/rejected so it is reported once."""
+        reason = f"{path.name} {problem}; it was not read"
+        with self.warehouse.transaction(publish=False) as con:
+            db.add_reject(con, run_id, SYNC_TYPE, path.name, reason, None, utcnow())
+        return self._archive(path, OrderOutcome(path.name, None, db.REJECTED, reason))
 
     def _archive(self, path: Path, outcome: OrderOutcome) -> OrderOutcome:
         """Only called once the outcome is committed, so a crash here loses nothing."""
@@ -329,6 +538,19 @@ class OrderPusher:
             )
 
 
-def _text(raw: Mapping[str, Any], key: str) -> str | None:
+def _order_id(raw: Mapping[str, Any], key: str) -> str | None:
     value = raw.get(key)
-    return value if isinstance(value, str) and value.strip() else None
+    return value if isinstance(value, str) and ORDER_ID.fullmatch(value) else None
+
+
+def _head(data: bytes) -> str:
+    """The start of a file's bytes as text, for sync_rejects.raw."""
+    return data[:RAW_KEPT_BYTES].decode("utf-8", errors="replace")
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    """The entry itself (a link is not followed); None once it has left the inbox."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from haier_pipeline.haier.validation import COUNTY_CODE, PRODUCT_CODE
+from haier_pipeline.orders.fields import (
+    FIELDS,
+    ITEM_FIELDS,
+    MAX_ITEMS,
+    MAX_QUANTITY,
+    ORDER_FIELDS,
+    ORDER_ID,
+)
 from haier_pipeline.orders.model import (
     Order,
     OrderDefaults,
@@ -24,47 +31,16 @@ from haier_pipeline.orders.model import (
     is_delivery_install,
 )
 
-_MOBILE = re.compile(r"1[0-9]{10}")
 _AMOUNT_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # Outside 2000..2100 a "millisecond" time is almost always seconds or microseconds by mistake.
 _EARLIEST_MS = 946_684_800_000
 _LATEST_MS = 4_102_444_800_000
-
-# Every field of the order file format, with what it holds, worded to follow "add" or "write".
-_HINTS = {
-    "soId": "the shop's sub-order number as text (unique per order)",
-    "onlineNo": "the platform order number as text",
-    "countyCode": "the 6-digit county code of the delivery address, e.g. 110101",
-    "consigneeName": "the consignee's name",
-    "consigneeMobile": "the consignee's 11-digit mobile number starting with 1",
-    "province": "the delivery province",
-    "city": "the delivery city",
-    "area": "the delivery district",
-    "town": "the delivery town or street",
-    "detailAddress": "the street address",
-    "totalQty": "the total quantity of all items as an integer",
-    "totalAmt": "the order total, the sum of actualPrice × itemQty",
-    "createTime": "the order time in milliseconds since the epoch, e.g. 1746000000000",
-    "distributionTime": "the delivery time in milliseconds since the epoch",
-    "installTime": "the installation time in milliseconds since the epoch",
-    "remark": "the remark as text",
-    "governmentOrder": "true or false (national-subsidy order)",
-    "deliveryInstall": '"true" or "false"',
-    "itemList": "the list of ordered items",
-    "sourceSystem": "the source system name",
-    "shopName": "the shop name",
-    "sellerCode": "the seller code",
-    "productCode": "the 9-character Haier product code, e.g. GA0SZC00U",
-    "itemQty": "the quantity as an integer",
-    "retailPrice": "the unit retail price, e.g. 1999.00",
-    "discountAmount": "the unit discount, 0 when there is none",
-    "actualPrice": "the unit price actually paid, e.g. 1899.00",
-    "isGift": "true or false",
-}
-_ITEM_FIELDS = frozenset(
-    {"productCode", "itemQty", "retailPrice", "discountAmount", "actualPrice", "isGift"}
-)
-_ORDER_FIELDS = frozenset(_HINTS) - _ITEM_FIELDS
+# C0 and C1 controls but tab, line feed and carriage return; lone surrogates cannot be UTF-8.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_MONEY_DIGITS = 16  # DECIMAL(18,2) in DuckDB: 16 digits before the point
+_MAX_DIGITS = 10  # a whole number with more digits is no quantity (and costly to convert)
+_SHOWN_CHARS = 40  # of a value quoted in a message
+_PROBLEMS_SHOWN = 20  # in a message; InvalidOrder.problems keeps them all
 _CONFIGURED_BY = {
     "sourceSystem": "HAIER_SOURCE_SYSTEM",
     "shopName": "HAIER_SHOP_NAME",
@@ -85,7 +61,10 @@ class InvalidOrder(ValueError):
     def __str__(self) -> str:
         record = f"order {self.so_id!r}" if self.so_id else "order"
         count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
-        lines = "".join(f"\n  - {problem}" for problem in self.problems)
+        shown = self.problems[:_PROBLEMS_SHOWN]
+        lines = "".join(f"\n  - {problem}" for problem in shown)
+        if len(self.problems) > len(shown):
+            lines += f"\n  - and {len(self.problems) - len(shown)} more"
         return f"{record} in {self.source} is invalid ({count}):{lines}"
 
 
@@ -99,13 +78,13 @@ def parse_order(raw: Mapping[str, Any], defaults: OrderDefaults, *, source: str)
         raise InvalidOrder(None, source, [f"the order is {_show(raw)}; write one JSON object"])
     problems: list[str] = []
     fields = _Fields(raw, "", problems)
-    _report_unknown(raw, _ORDER_FIELDS, "", problems)
+    _report_unknown(raw, ORDER_FIELDS, "", problems)
     values: dict[str, Any] = {
         "so_id": fields.text("soId"),
         "online_no": fields.text("onlineNo"),
-        "county_code": fields.text("countyCode", pattern=COUNTY_CODE),
+        "county_code": fields.text("countyCode"),
         "consignee_name": fields.text("consigneeName"),
-        "consignee_mobile": fields.text("consigneeMobile", pattern=_MOBILE),
+        "consignee_mobile": fields.text("consigneeMobile"),
         "province": fields.text("province"),
         "city": fields.text("city"),
         "area": fields.text("area"),
@@ -126,7 +105,7 @@ def parse_order(raw: Mapping[str, Any], defaults: OrderDefaults, *, source: str)
     _check_totals(values, problems)
     _check_delivery_install(raw.get("deliveryInstall"), values, problems)
     if problems:
-        raise InvalidOrder(_record_id(raw), source, problems)
+        raise InvalidOrder(record_id(raw), source, problems)
     return Order(**values)
 
 
@@ -191,21 +170,31 @@ class _Fields:
     def _present(self, key: str, required: bool) -> Any:
         value = self._raw.get(key)
         if value is None and required:
-            self._fail(key, f"is missing; add {_HINTS[key]}")
+            self._fail(key, f"is missing; add {FIELDS[key].hint}")
         return value
 
-    def text(
-        self, key: str, *, required: bool = True, pattern: re.Pattern[str] | None = None
-    ) -> Any:
+    def text(self, key: str, *, required: bool = True) -> Any:
+        """Text matching the field's pattern, or within its length cap and free of control
+        characters (a pattern already rules out both)."""
         value = self._present(key, required)
         if value is None:
             return None
+        spec = FIELDS[key]
         if not isinstance(value, str):
-            self._fail(key, f"{_show(value)} is not text; write {_HINTS[key]} in quotes")
+            self._fail(key, f"{_show(value)} is not text; write {spec.hint} in quotes")
         elif required and not value.strip():
-            self._fail(key, f"is blank; write {_HINTS[key]}")
-        elif pattern is not None and not pattern.fullmatch(value):
-            self._fail(key, f"{value!r} is malformed; write {_HINTS[key]}")
+            self._fail(key, f"is blank; write {spec.hint}")
+        elif spec.pattern is not None and not spec.pattern.fullmatch(value):
+            rule = f" ({spec.rule})" if spec.rule else ""
+            self._fail(key, f"{_show(value)} is malformed; write {spec.hint}{rule}")
+        elif spec.max_chars is not None and len(value) > spec.max_chars:
+            self._fail(
+                key,
+                f"has {len(value)} characters, at most {spec.max_chars} are allowed; shorten it",
+            )
+        elif unprintable := _UNPRINTABLE.search(value):
+            code = f"U+{ord(unprintable.group()):04X}"
+            self._fail(key, f"contains the control character {code}; remove it")
         else:
             return value
         return None
@@ -217,25 +206,28 @@ class _Fields:
         if default is None or not default.strip():
             self._fail(
                 key,
-                f"is missing and no default is configured; add {_HINTS[key]} "
+                f"is missing and no default is configured; add {FIELDS[key].hint} "
                 f"or configure {_CONFIGURED_BY[key]}",
             )
             return None
         return default
 
     def whole(self, key: str) -> Any:
-        """A positive integer; 3.0 is accepted as 3 since JSON writers differ on that."""
+        """An integer from 1 to MAX_QUANTITY; 3.0 is accepted as 3 since JSON writers differ."""
         value = self._present(key, required=True)
         if value is None:
             return None
-        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self._fail(key, f"{_show(value)} is not a whole number; write {_HINTS[key]}")
-        elif value < 1:
-            self._fail(key, f"{value} is not positive; write {_HINTS[key]} of at least 1")
+        number = _integer(value)
+        if number is None:
+            self._fail(key, f"{_show(value)} is not a whole number; write {FIELDS[key].hint}")
+        elif number < 1:
+            self._fail(
+                key, f"{_show(value)} is not positive; write {FIELDS[key].hint} of at least 1"
+            )
+        elif number > MAX_QUANTITY:
+            self._fail(key, f"{_show(value)} is more than {MAX_QUANTITY}; check the quantity")
         else:
-            return value
+            return number
         return None
 
     def money(self, key: str) -> Any:
@@ -247,9 +239,13 @@ class _Fields:
         if amount is None:
             return None
         if amount < 0:
-            self._fail(key, f"{amount} is negative; write an amount of 0 or more")
+            self._fail(key, f"{_show(amount)} is negative; write an amount of 0 or more")
+        elif amount.adjusted() >= _MONEY_DIGITS:
+            self._fail(key, f"{_show(amount)} is too large; amounts are below 10^{_MONEY_DIGITS}")
         elif (amount * 100) != (amount * 100).to_integral_value():
-            self._fail(key, f"{amount} has more than 2 decimal places; round it to the fen (0.01)")
+            self._fail(
+                key, f"{_show(amount)} has more than 2 decimal places; round it to the fen (0.01)"
+            )
         else:
             return amount
         return None
@@ -268,7 +264,7 @@ class _Fields:
         elif isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
         else:
-            self._fail(key, f"{_show(value)} is not an amount; write {_HINTS[key]}")
+            self._fail(key, f"{_show(value)} is not an amount; write {FIELDS[key].hint}")
         return None
 
     def epoch_ms(self, key: str, *, required: bool = True) -> Any:
@@ -276,12 +272,12 @@ class _Fields:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            self._fail(key, f"{_show(value)} is not an integer; write {_HINTS[key]}")
+            self._fail(key, f"{_show(value)} is not an integer; write {FIELDS[key].hint}")
         elif not _EARLIEST_MS <= value < _LATEST_MS:
             self._fail(
                 key,
                 f"{value} is not a time between 2000 and 2100 in milliseconds; "
-                f"write {_HINTS[key]} (not seconds or microseconds)",
+                f"write {FIELDS[key].hint} (not seconds or microseconds)",
             )
         else:
             return from_epoch_ms(value)
@@ -292,20 +288,38 @@ class _Fields:
         value = self._present(key, required=False)
         if value is None or isinstance(value, bool):
             return value
-        self._fail(key, f"{_show(value)} is not a boolean; write {_HINTS[key]} without quotes")
+        self._fail(key, f"{_show(value)} is not a boolean; write {FIELDS[key].hint} without quotes")
         return None
+
+
+def _integer(value: Any) -> int | None:
+    """The whole number a JSON value holds, or None. A Decimal too large to be any quantity
+    stands for MAX_QUANTITY + 1 rather than being converted digit by digit."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return None
+    if value.adjusted() >= _MAX_DIGITS:
+        return MAX_QUANTITY + 1 if value > 0 else 0
+    return int(value) if value == value.to_integral_value() else None
 
 
 def _parse_items(raw_items: Any, problems: list[str]) -> tuple[OrderItem | None, ...]:
     """Items in file order; an unreadable item is None so that totals are not checked."""
     if raw_items is None:
-        problems.append(f"itemList: is missing; add {_HINTS['itemList']}")
+        problems.append(f"itemList: is missing; add {FIELDS['itemList'].hint}")
         return ()
     if not isinstance(raw_items, list):
         problems.append(f"itemList: {_show(raw_items)} is not a list; write a JSON list of items")
         return ()
     if not raw_items:
         problems.append("itemList: is empty; add at least one item")
+    if len(raw_items) > MAX_ITEMS:
+        problems.append(
+            f"itemList: has {len(raw_items)} items, at most {MAX_ITEMS} are allowed; "
+            "split the order into several soIds"
+        )
+        return ()
     return tuple(_parse_item(raw, f"itemList[{i}].", problems) for i, raw in enumerate(raw_items))
 
 
@@ -314,10 +328,10 @@ def _parse_item(raw: Any, where: str, problems: list[str]) -> OrderItem | None:
         problems.append(f"{where[:-1]}: {_show(raw)} is not an item; write a JSON object")
         return None
     before = len(problems)
-    _report_unknown(raw, _ITEM_FIELDS, where, problems)
+    _report_unknown(raw, ITEM_FIELDS, where, problems)
     fields = _Fields(raw, where, problems)
     values = {
-        "product_code": fields.text("productCode", pattern=PRODUCT_CODE),
+        "product_code": fields.text("productCode"),
         "item_qty": fields.whole("itemQty"),
         "retail_price": fields.money("retailPrice"),
         "discount_amount": fields.money("discountAmount"),
@@ -367,26 +381,32 @@ def _report_unknown(
             continue
         close = difflib.get_close_matches(str(key), known, n=1)
         hint = f"did you mean {close[0]}?" if close else f"known fields: {', '.join(sorted(known))}"
-        problems.append(f"{where}{key}: is not a field of the order format; {hint}")
+        name = key if len(key) <= _SHOWN_CHARS else _show(key)
+        problems.append(f"{where}{name}: is not a field of the order format; {hint}")
 
 
-def _record_id(raw: Mapping[str, Any]) -> str | None:
+def record_id(raw: Mapping[str, Any]) -> str | None:
+    """The file's soId if it is a well-formed one, else None: a malformed soId must never
+    key a row or name anything."""
     so_id = raw.get("soId")
-    return so_id if isinstance(so_id, str) and so_id.strip() else None
+    return so_id if isinstance(so_id, str) and ORDER_ID.fullmatch(so_id) else None
 
 
 def _show(value: Any) -> str:
-    """A value as the shop wrote it in JSON, for messages."""
+    """A value as the shop wrote it in JSON, for messages; long values are cut short."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, int | Decimal):
-        return str(value)
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    if isinstance(value, str):
+        if len(value) > _SHOWN_CHARS:
+            return f"{value[:_SHOWN_CHARS]!r}… ({len(value)} characters)"
+        return repr(value)
+    text = str(value) if isinstance(value, int | Decimal) else repr(value)
+    if len(text) > _SHOWN_CHARS:
+        return f"{text[:_SHOWN_CHARS]}… ({len(text)} characters)"
+    return text

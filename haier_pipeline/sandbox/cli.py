@@ -11,8 +11,9 @@ import dataclasses
 import shlex
 import sys
 import threading
+from collections import Counter
 
-from haier_pipeline.sandbox.catalog import generate_catalog
+from haier_pipeline.sandbox.catalog import SandboxCatalog, generate_catalog
 from haier_pipeline.sandbox.faults import FaultConfig
 from haier_pipeline.sandbox.server import SandboxServer
 
@@ -93,10 +94,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def procurable_summary(catalog: SandboxCatalog) -> str:
+    """How many of the products can be ordered, and why the others cannot.
+
+    Orders are only pushed for procurable products, so someone writing test orders against
+    ``--products N`` needs to know that not all N qualify (about 10 % are not procurable, like
+    Haier's own catalog, and about 5 % have no price in force).
+    """
+    procurable = catalog.procurable
+    refused = Counter(p.not_procurable_reason for p in catalog.products if not p.procurable)
+    reasons = ", ".join(f"{reason} {count}" for reason, count in refused.most_common())
+    unpriced = sum(1 for p in procurable if p.supply_price is None)
+    text = f"{len(procurable)} of {len(catalog)} procurable"
+    if refused:
+        text += f"; {sum(refused.values())} not procurable ({reasons})"
+    if unpriced:
+        text += f"; {unpriced} procurable without a price in force (价格未生效)"
+    return text
+
+
 def _announce(server: SandboxServer, args: argparse.Namespace) -> None:
     limit = f"{args.rate_limit:g}/s per client" if args.rate_limit else "unlimited"
     print(
         f"Haier sandbox: {len(server.catalog)} products, seed {args.seed}, rate limit {limit}\n"
+        f"  products:      {procurable_summary(server.catalog)}\n"
         f"  JSH base URL:  {server.base_url}\n"
         f"  YLH base URL:  {server.ylh_base_url}\n"
         f"  YLH token URL: {server.ylh_auth_url}\n"

@@ -2,8 +2,9 @@
 
 Every function takes an open DuckDB connection, so the caller chooses the transaction (the
 pusher writes each step of an order in its own short one, under the warehouse's writer lock).
-The status rules live here, in SQL, so that the pusher, the callbacks and the logistics
-refresh cannot disagree about which transitions are allowed.
+The status rules live here (``save_order`` for the pusher, ``after_callback`` for Haier's
+callbacks), so that the pusher, the callbacks and the logistics refresh cannot disagree about
+which transitions are allowed.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class StoredOrder:
     status: str
     retail_order_no: str | None
     push_attempts: int
+    source_file: str | None = None
 
     @property
     def exists_at_ylh(self) -> bool:
@@ -136,11 +138,11 @@ def stored_order(
     con: duckdb.DuckDBPyConnection, so_id: str, account: str = DEFAULT_ACCOUNT
 ) -> StoredOrder | None:
     row = con.execute(
-        "SELECT so_id, status, retail_order_no, coalesce(push_attempts, 0) FROM orders "
-        "WHERE account = ? AND so_id = ?",
+        "SELECT so_id, status, retail_order_no, coalesce(push_attempts, 0), source_file "
+        "FROM orders WHERE account = ? AND so_id = ?",
         [account, so_id],
     ).fetchone()
-    return None if row is None else StoredOrder(row[0], row[1], row[2], int(row[3]))
+    return None if row is None else StoredOrder(row[0], row[1], row[2], int(row[3]), row[4])
 
 
 def procurable_products(
@@ -160,11 +162,13 @@ def add_reject(
     sync_type: str,
     record_key: str,
     reason: str,
-    raw: str,
+    raw: str | None,
     now: datetime,
     account: str = DEFAULT_ACCOUNT,
 ) -> None:
-    """A record with no key of its own (an order file without a soId), kept with its reason."""
+    """A record with no orders row of its own, kept with its reason: an order file without a
+    valid soId, an inbox entry that was not read (``raw`` None: its content is never stored),
+    or a second file for an soId already pushed."""
     con.execute(
         "INSERT INTO sync_rejects (account, run_id, sync_type, record_key, reason, raw, "
         "rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -225,19 +229,41 @@ _CALLBACK_EFFECTS: dict[tuple[str, int], tuple[str | None, str | None]] = {
     (OOSTOCK, 1): (OUT_OF_STOCK, "Haier reported the order out of stock: {}"),
     (OOSTOCK, 0): (OUT_OF_STOCK, "Haier reported the order out of stock: {}"),
 }
-"""(method, State) -> (new status or None to keep it, last_error template or None to clear)."""
+"""(method, State) -> (new status or None to keep it, last_error template or None)."""
 
-_APPLY_CALLBACK = f"""
-UPDATE orders SET
-    status = CASE
-        WHEN $status IS NULL OR status = '{CANCELLED}' THEN status
-        WHEN status = '{OUT_OF_STOCK}' AND $status <> '{CANCELLED}' THEN status
-        ELSE $status END,
-    ext_order_no = coalesce($ext_order_no, ext_order_no),
-    last_error = $last_error,
-    updated_at = $now
-WHERE account = $account AND so_id = $so_id
-"""
+FAILURE_STATUSES = (REJECTED, FAILED, OUT_OF_STOCK)
+"""Statuses whose last_error says why the order is stuck; a reason there is never wiped."""
+
+
+def after_callback(
+    status: str, last_error: str | None, method: str, state: int, fail_msg: str
+) -> tuple[str, str | None]:
+    """The (status, last_error) an order has after one callback: THE precedence rules.
+
+    1. cancelled is final: nothing changes it, nor its last_error.
+    2. out_of_stock is final but for a successful cancel: a confirm that arrives after an
+       oostock (Haier sends them in any order) leaves the order out of stock with its reason.
+    3. Otherwise the callback sets its status (cancel State 0 keeps the status). An order that
+       stays in the same failure status (rejected twice, a failed cancel of a rejected order)
+       keeps the reason it has.
+    4. A callback with a reason replaces last_error. Without one, confirmed clears it (the order
+       is accepted, nothing is wrong any more) and cancelled keeps it (why it ended).
+
+    Every rule maps a state to itself when applied twice, so re-applying a callback (Haier
+    resends; a crash re-applies a batch) changes nothing more.
+    """
+    effect = _CALLBACK_EFFECTS.get((method, state))
+    if effect is None:
+        raise ValueError(f"callback method {method!r} with State {state!r} has no status rule")
+    target, template = effect
+    if status == CANCELLED or (status == OUT_OF_STOCK and target != CANCELLED):
+        return status, last_error
+    new_status = target or status
+    if new_status == status and status in FAILURE_STATUSES:
+        return status, last_error
+    if template is not None:
+        return new_status, template.format(fail_msg or "no reason given")
+    return new_status, None if new_status == CONFIRMED else last_error
 
 
 def orders_for_platform_order_no(
@@ -270,27 +296,26 @@ def apply_callback(
     now: datetime,
     account: str = DEFAULT_ACCOUNT,
 ) -> None:
-    """Set the account's orders' status from one callback; applying it twice changes nothing.
+    """Set the account's orders' status and last_error from one callback by
+    ``after_callback``.
 
-    Cancelled is final, and out of stock is final but for a cancellation: a late confirm must
-    not revive such an order, whatever order the callbacks arrive in.
+    Read and write happen in the caller's transaction, under the warehouse's writer lock, so
+    no other writer moves the order in between.
     """
-    effect = _CALLBACK_EFFECTS.get((method, state))
-    if effect is None:
-        raise ValueError(f"callback method {method!r} with State {state!r} has no status rule")
-    status, template = effect
-    last_error = None if template is None else template.format(fail_msg or "no reason given")
+    after_callback(PUSHED, None, method, state, fail_msg)  # refuses an unknown (method, State)
     for so_id in so_ids:
+        row = con.execute(
+            "SELECT status, last_error FROM orders WHERE account = ? AND so_id = ?",
+            [account, so_id],
+        ).fetchone()
+        if row is None:
+            continue
+        status, last_error = after_callback(row[0], row[1], method, state, fail_msg)
         con.execute(
-            _APPLY_CALLBACK,
-            {
-                "status": status,
-                "ext_order_no": ext_order_no,
-                "last_error": last_error,
-                "now": now,
-                "account": account,
-                "so_id": so_id,
-            },
+            "UPDATE orders SET status = ?, last_error = ?, "
+            "ext_order_no = coalesce(?, ext_order_no), updated_at = ? "
+            "WHERE account = ? AND so_id = ?",
+            [status, last_error, ext_order_no, now, account, so_id],
         )
 
 

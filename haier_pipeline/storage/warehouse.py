@@ -39,6 +39,7 @@ import filelock
 import pyarrow as pa
 
 from haier_pipeline.accounts import DEFAULT_ACCOUNT
+from haier_pipeline.durable import fsync_dir
 from haier_pipeline.storage.history import follow_current, seed_from_current
 from haier_pipeline.storage.schema import (
     ACCOUNT,
@@ -391,7 +392,7 @@ class Warehouse:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.work_path)
-        _fsync_dir(self.work_path.parent)
+        fsync_dir(self.work_path.parent)
 
     def _restore_working_file(self) -> None:
         """Start from the published file when the working file is missing (new machine, cleanup)."""
@@ -456,7 +457,7 @@ class Warehouse:
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             hint = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
@@ -705,11 +706,3 @@ def _process_name(pid: int) -> str:
         return "its command line is not visible"
     command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
     return command[:120] or "no command line"  # one line, however the command was written
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

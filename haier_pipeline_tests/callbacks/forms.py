@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from haier_pipeline.callbacks.model import format_timestamp
 from haier_pipeline.callbacks.signing import sign
 
 APP_KEY = "HaierApp01"
@@ -22,8 +24,12 @@ def callback_form(
     app_key: str = APP_KEY,
     secret: str = SECRET,
     data: str | None = None,
+    timestamp: str | None = None,
 ) -> dict[str, str]:
-    """A form signed with ``secret``; ``data`` replaces the JSON built from the other args."""
+    """A form signed with ``secret``; ``data`` replaces the JSON built from the other args.
+
+    TimeStamp is now in Beijing time unless given, as Haier sends it.
+    """
     if data is None:
         data = json.dumps(
             {
@@ -34,7 +40,8 @@ def callback_form(
             },
             ensure_ascii=False,
         )
-    fields = {"AppKey": app_key, "TimeStamp": "20250430120000", "Method": method, "Data": data}
+    stamp = timestamp or format_timestamp(datetime.now(UTC))
+    fields = {"AppKey": app_key, "TimeStamp": stamp, "Method": method, "Data": data}
     return {**fields, "Sign": sign(fields, secret)}
 
 

@@ -17,7 +17,7 @@ RECEIVED = datetime(2025, 4, 30, 4, 0, 5, 123456, tzinfo=UTC)
 
 
 def make_callback(order_no: str = "P-1001", state: int = 1, fail_msg: str = "") -> Callback:
-    form = callback_form(order_no, state=state, fail_msg=fail_msg)
+    form = callback_form(order_no, state=state, fail_msg=fail_msg, timestamp="20250430120000")
     return Callback.from_form(form, RECEIVED)
 
 

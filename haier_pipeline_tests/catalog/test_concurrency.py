@@ -22,11 +22,9 @@ def test_calls_overlap_up_to_max_workers_and_every_item_is_answered_once() -> No
             in_flight -= 1
         return n * n
 
-    started = time.monotonic()
     results = {item: result for item, result, _ in call_all(slow_square, range(80), 8)}
     assert results == {n: n * n for n in range(80)}
-    assert peak == 8
-    assert time.monotonic() - started < 80 * 0.02 / 2  # far from one at a time
+    assert peak == 8  # eight calls were in flight at once, never more
 
 
 def test_a_haier_error_is_returned_for_its_item_and_the_rest_go_on() -> None:

@@ -41,10 +41,6 @@ def test_discovered_products_are_staged_per_chunk_and_a_repeated_code_loads_once
     stub.script(endpoints.JSH_PRICES, ok([]))
     stub.script(endpoints.JSH_STOCK, ok([]))
 
-    iterate = JshClient.iter_procurable_products
-    monkeypatch.setattr(
-        JshClient, "iter_procurable_products", lambda client, chunk_size=2: iterate(client, 2)
-    )
     staged: list[int] = []
     append = Staging.append
 
@@ -57,7 +53,8 @@ def test_discovered_products_are_staged_per_chunk_and_a_repeated_code_loads_once
 
     warehouse = Warehouse(tmp_path / "haier.duckdb")
     with JshClient(jsh_settings(stub), retry=FAST_RETRY) as client:
-        result = CatalogSync(client, warehouse, "run-1", counties=["110101"]).run()
+        sync = CatalogSync(client, warehouse, "run-1", counties=["110101"], product_chunk=2)
+        result = sync.run()
 
     assert staged == [2, 0, 1]  # one append per chunk, none holding the whole catalog
     report = result.phases["products"]

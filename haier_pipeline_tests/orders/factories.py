@@ -14,7 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from haier_pipeline.haier.jsh import JshClient
+from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.orders import OrderDefaults
+from haier_pipeline.orders.pusher import Log, OrderPusher
+from haier_pipeline.sandbox import SandboxServer
+from haier_pipeline.storage.warehouse import Warehouse
 
 DEFAULTS = OrderDefaults(source_system="TEST-SYS", shop_name="测试旗舰店", seller_code="8800633175")
 CREATE_TIME_MS = 1_746_000_000_000  # 2025-04-30 08:00:00 UTC
@@ -67,3 +72,17 @@ def write_order_file(directory: Path, order: Mapping[str, Any], name: str | None
     temporary.write_text(json.dumps(order, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(temporary, path)
     return path
+
+
+def sandbox_pusher(
+    sandbox: SandboxServer,
+    clients: tuple[JshClient, YlhClient],
+    warehouse: Warehouse,
+    inbox: Path,
+    log: Log,
+    settle_s: float = 0,
+) -> OrderPusher:
+    """The real pusher for the sandbox's account; no settle window unless a test wants one."""
+    account = sandbox.account
+    defaults = OrderDefaults(account.source_system, account.shop_name, account.customer_code)
+    return OrderPusher(*clients, warehouse, inbox, defaults, log, settle_s=settle_s)

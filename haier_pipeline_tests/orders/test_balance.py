@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from haier_pipeline.orders.balance import balance_problems, parse_minimum
+from haier_pipeline.environment import HAIER_BALANCE_MIN
+from haier_pipeline.orders.balance import balance_problems
 
 
 def test_enough_money_is_no_problem() -> None:
@@ -29,7 +30,7 @@ def test_no_snapshot_is_a_problem() -> None:
 
 
 def test_the_minimum_is_an_exact_amount_or_a_named_error() -> None:
-    assert parse_minimum(" 50000.10 ") == Decimal("50000.10")
+    assert HAIER_BALANCE_MIN.value(" 50000.10 ") == Decimal("50000.10")
     for bad in ("", "lots", "NaN", "Infinity"):
         with pytest.raises(ValueError, match="HAIER_BALANCE_MIN="):
-            parse_minimum(bad)
+            HAIER_BALANCE_MIN.value(bad)

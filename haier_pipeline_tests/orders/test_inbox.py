@@ -16,13 +16,6 @@ from haier_pipeline.orders import (
 from haier_pipeline_tests.orders.factories import DEFAULTS, make_order_dict, write_order_file
 
 
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    folder = tmp_path / "orders" / "inbox"
-    folder.mkdir(parents=True)
-    return folder
-
-
 def read_errors(path: Path) -> list[str]:
     with pytest.raises(InvalidOrder) as caught:
         read_order_file(path)
@@ -31,11 +24,14 @@ def read_errors(path: Path) -> list[str]:
     return caught.value.problems
 
 
-def test_pending_files_lists_json_by_name_and_skips_temporary_and_hidden(inbox: Path) -> None:
+def test_pending_files_lists_json_names_by_name_and_skips_temporary_and_hidden(
+    inbox: Path,
+) -> None:
     for name in ["b.json", "a.json", "c.json.tmp", ".d.json", "e.txt", "f.json.part"]:
         (inbox / name).write_text("{}", encoding="utf-8")
-    (inbox / "g.json").mkdir()
-    assert [path.name for path in pending_files(inbox)] == ["a.json", "b.json"]
+    (inbox / "g.json").mkdir()  # listed so that push_orders records and sets it aside
+    (inbox / "tmp").mkdir()
+    assert [path.name for path in pending_files(inbox)] == ["a.json", "b.json", "g.json"]
 
 
 def test_pending_files_refuses_a_missing_inbox(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,12 @@ import pytest
 
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.ylh import YlhClient
-from haier_pipeline.orders import OrderDefaults, pusher
+from haier_pipeline.orders import pusher
 from haier_pipeline.orders.pusher import EmptyCatalog, OrderPusher
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.sandbox.faults import FaultConfig
-from haier_pipeline.storage.schema import PRODUCTS
-from haier_pipeline.storage.warehouse import Warehouse, upsert, utcnow
-from haier_pipeline_tests.orders.factories import make_order_dict, write_order_file
+from haier_pipeline.storage.warehouse import Warehouse
+from haier_pipeline_tests.orders.factories import make_order_dict, sandbox_pusher, write_order_file
 
 COUNTY = "110101"
 LOG = logging.getLogger("test_pusher")
@@ -32,38 +30,10 @@ class Crash(BaseException):
     """Stands for kill -9: nothing after it runs, not even except Exception handlers."""
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, sandbox: SandboxServer) -> Warehouse:
-    warehouse = Warehouse(tmp_path / "haier.duckdb")
-    now = utcnow()
-    rows = [
-        {"product_code": p.code, "is_procurable": True, "synced_at": now}
-        for p in sandbox.catalog.procurable
-    ]
-    with warehouse.transaction() as con:
-        upsert(con, PRODUCTS, PRODUCTS.to_arrow(rows))
-    return warehouse
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    folder = tmp_path / "orders" / "inbox"
-    folder.mkdir(parents=True)
-    return folder
-
-
-@pytest.fixture
-def clients(sandbox: SandboxServer) -> Iterator[tuple[JshClient, YlhClient]]:
-    with JshClient(sandbox.jsh_settings()) as jsh, YlhClient(sandbox.ylh_settings()) as ylh:
-        yield jsh, ylh
-
-
 def _pusher(
     sandbox: SandboxServer, clients: tuple[JshClient, YlhClient], warehouse: Warehouse, inbox: Path
 ) -> OrderPusher:
-    account = sandbox.account
-    defaults = OrderDefaults(account.source_system, account.shop_name, account.customer_code)
-    return OrderPusher(*clients, warehouse, inbox, defaults, LOG)
+    return sandbox_pusher(sandbox, clients, warehouse, inbox, LOG)
 
 
 def _stocked(sandbox: SandboxServer, count: int) -> list[str]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from haier_pipeline.sandbox.cli import main
+from haier_pipeline.sandbox.catalog import generate_catalog
+from haier_pipeline.sandbox.cli import main, procurable_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,7 @@ def test_cli_serves_until_interrupted() -> None:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(5)]
         base_url = re.search(r"JSH base URL:\s+(\S+)", "".join(lines)).group(1)
+        assert re.search(r"products:\s+\d+ of 50 procurable", "".join(lines))
         exports = []
         while not (line := process.stdout.readline()).startswith("Ctrl-C"):
             exports.append(line)
@@ -56,3 +58,17 @@ def test_cli_refuses_bad_arguments(capsys) -> None:
     assert "at least 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--error-rate", "2"])
+
+
+def test_the_summary_counts_procurable_products_and_says_why_the_others_are_not() -> None:
+    catalog = generate_catalog(500, seed=42)
+    refused = [p for p in catalog.products if not p.procurable]
+    unpriced = [p for p in catalog.procurable if p.supply_price is None]
+    assert refused and unpriced  # the sandbox mirrors Haier: not every product can be ordered
+
+    summary = procurable_summary(catalog)
+
+    assert summary.startswith(f"{len(catalog.procurable)} of 500 procurable; {len(refused)} not")
+    for reason in {p.not_procurable_reason for p in refused}:
+        assert f"{reason} " in summary
+    assert f"{len(unpriced)} procurable without a price in force" in summary

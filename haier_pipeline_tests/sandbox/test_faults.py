@@ -141,10 +141,17 @@ def test_fault_config_refuses_nonsense() -> None:
 def test_rate_limit_allows_a_burst_of_its_size_then_429s() -> None:
     with SandboxServer(size=20, rate_limit=20) as sandbox:
         caller = Caller(sandbox)
+        started = time.monotonic()
         token = caller.jsh_token()  # the token call counts too
-        statuses = [_price_call(caller, token=token).status_code for _ in range(19)]
-        assert statuses == [200] * 19
-        limited = _price_call(caller, token=token)
+        answered = [_price_call(caller, token=token) for _ in range(19)]
+        while answered[-1].status_code == 200 and len(answered) < 100:
+            answered.append(_price_call(caller, token=token))
+        elapsed = time.monotonic() - started
+        limited = answered.pop()
+        assert {a.status_code for a in answered} == {200}
+        # 19 calls beside the token's, plus what the bucket refilled (20/s) meanwhile: on a
+        # loaded machine the burst takes long enough for a token or two to come back.
+        assert 19 <= len(answered) <= 19 + int(elapsed * 20) + 1
         assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
         assert caller.ylh_token()  # another client_id has its own bucket
         time.sleep(0.2)  # refills 4 calls

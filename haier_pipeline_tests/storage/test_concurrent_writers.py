@@ -55,6 +55,15 @@ def test_two_writing_runs_started_together_both_succeed(
     time.sleep(0.1)
 
     assert [run.returncode for run in runs] == [0, 0], [o[-2000:] for o in outputs]
+    # The two runs really wrote side by side: each started before the other ended, as their
+    # own start and end times in Dagster's run storage say.
+    with DagsterInstance.from_config(str(home)) as instance:
+        records = instance.get_run_records()
+    spans = {r.dagster_run.job_name: (r.start_time, r.end_time) for r in records}
+    assert set(spans) == {"catalog_sync", "push_orders"}
+    (sync_start, sync_end), (push_start, push_end) = spans["catalog_sync"], spans["push_orders"]
+    assert None not in (sync_start, sync_end, push_start, push_end)
+    assert sync_start < push_end and push_start < sync_end, spans
     with duckdb.connect(str(pipeline.duckdb_path), read_only=True) as con:
         statuses = con.execute("SELECT status, count(*) FROM orders GROUP BY 1").fetchall()
         open_rows = con.execute(

@@ -38,7 +38,7 @@ def test_push_steps_count_attempts_and_keep_first_sightings(con: duckdb.DuckDBPy
     db.save_order(con, FACTS, db.PENDING, NOW, attempt=True)
     db.save_order(con, FACTS, db.FAILED, NOW + timedelta(minutes=1), last_error="timeout")
     stored = db.stored_order(con, "SO-1")
-    assert stored == db.StoredOrder("SO-1", db.FAILED, None, 1)
+    assert stored == db.StoredOrder("SO-1", db.FAILED, None, 1, "SO-1.json")
     assert stored.may_have_been_pushed and not stored.exists_at_ylh
 
     later = NOW + timedelta(minutes=15)
@@ -77,12 +77,17 @@ def test_a_push_recorded_after_haiers_callback_keeps_haiers_status(
         ([(db.CONFIRM, 0)], ("rejected", "Haier refused the order: why")),
         ([(db.CANCEL, 1), (db.CONFIRM, 1)], ("cancelled", None)),
         ([(db.CANCEL, 0)], ("pushed", "Haier could not cancel the order: why")),
-        ([(db.OOSTOCK, 0), (db.CONFIRM, 1)], ("out_of_stock", None)),
-        ([(db.OOSTOCK, 1), (db.CANCEL, 1)], ("cancelled", None)),
         (
-            [(db.CANCEL, 1), (db.OOSTOCK, 1)],
+            [(db.OOSTOCK, 0), (db.CONFIRM, 1)],
+            ("out_of_stock", "Haier reported the order out of stock: why"),
+        ),
+        (
+            [(db.OOSTOCK, 1), (db.CANCEL, 1)],
             ("cancelled", "Haier reported the order out of stock: why"),
         ),
+        ([(db.CANCEL, 1), (db.OOSTOCK, 1)], ("cancelled", None)),
+        ([(db.CONFIRM, 0), (db.CANCEL, 0)], ("rejected", "Haier refused the order: why")),
+        ([(db.CONFIRM, 0), (db.CONFIRM, 1)], ("confirmed", None)),
     ],
 )
 def test_callback_rules(
@@ -95,6 +100,41 @@ def test_callback_rules(
         for method, state in callbacks:
             db.apply_callback(con, ["SO-1"], method, state, None, "why", NOW)
     assert (_row(con)[0], _row(con)[3]) == expected
+
+
+def test_a_confirm_after_an_oostock_keeps_the_out_of_stock_reason(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    db.save_order(con, FACTS, db.PUSHED, NOW, retail_order_no="R1")
+    db.apply_callback(con, ["SO-1"], db.OOSTOCK, 1, None, "仓库无货", NOW)
+    db.apply_callback(con, ["SO-1"], db.CONFIRM, 1, "EXT-1", "", NOW + timedelta(minutes=1))
+    status, _, ext_order_no, last_error, *_ = _row(con)
+    assert (status, ext_order_no) == ("out_of_stock", "EXT-1")
+    assert last_error == "Haier reported the order out of stock: 仓库无货"
+
+
+@pytest.mark.parametrize(
+    ("before", "callback", "after"),
+    [
+        (("pushed", None), (db.CONFIRM, 1), ("confirmed", None)),
+        (("failed", "timeout"), (db.CONFIRM, 1), ("confirmed", None)),
+        (("out_of_stock", "oos"), (db.CONFIRM, 1), ("out_of_stock", "oos")),
+        (("out_of_stock", "oos"), (db.CONFIRM, 0), ("out_of_stock", "oos")),
+        (("out_of_stock", "oos"), (db.CANCEL, 1), ("cancelled", "oos")),
+        (("rejected", "refused"), (db.CANCEL, 0), ("rejected", "refused")),
+        (("confirmed", None), (db.CANCEL, 0), ("confirmed", "Haier could not cancel the order: x")),
+        (("cancelled", None), (db.OOSTOCK, 1), ("cancelled", None)),
+        (
+            ("confirmed", None),
+            (db.OOSTOCK, 1),
+            ("out_of_stock", "Haier reported the order out of stock: x"),
+        ),
+    ],
+)
+def test_after_callback_is_the_one_precedence_table(
+    before: tuple[str, str | None], callback: tuple[str, int], after: tuple[str, str | None]
+) -> None:
+    assert db.after_callback(*before, *callback, "x") == after
 
 
 def test_platform_order_no_matches_the_so_id_first_then_every_sub_order_of_the_online_no(

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from haier_pipeline.storage.schema import PRICES, PRODUCTS
+from haier_pipeline.storage.schema import PRICES
 from haier_pipeline.storage.staging import Staging
 from haier_pipeline.storage.warehouse import StorageError, SyncOutcome, Warehouse, upsert, utcnow
 
@@ -188,16 +188,101 @@ def test_lock_timeout_names_the_process_holding_the_writer_lock(tmp_path: Path) 
         holder.wait()
 
 
-def test_products_table_has_the_contract_columns(tmp_path: Path) -> None:
+TZ = "TIMESTAMP WITH TIME ZONE"
+MONEY = "DECIMAL(18,2)"
+# shared/contract.md, written out here rather than read from schema.py, so that a change to
+# the declaration that breaks the contract fails this test. Types where the contract says one.
+CONTRACT_COLUMNS: dict[str, dict[str, str | None]] = {
+    "products": {
+        "product_code": None,
+        "product_model": None,
+        "product_group": None,
+        "brand": None,
+        "image_url": None,
+        "leaflet_urls": "VARCHAR[]",
+        "is_procurable": "BOOLEAN",
+        "not_procurable_reason": None,
+        "synced_at": TZ,
+    },
+    "prices": {
+        "product_code": None,
+        "supply_price": MONEY,
+        "invoice_price": MONEY,
+        "direct_discount_rate": "DECIMAL(9,4)",
+        "rebate_money": MONEY,
+        "rebate_type": None,
+        "price_note": None,
+        "synced_at": TZ,
+    },
+    "stock": {
+        "product_code": None,
+        "county_code": None,
+        "stock_qty": "INTEGER",
+        "warehouse_code": None,
+        "warehouse_grade": None,
+        "cut_time": None,
+        "expected_delivery_date": "DATE",
+        "delivery_hours": "INTEGER",
+        "is_transfer": "BOOLEAN",
+        "synced_at": TZ,
+    },
+    "sync_log": {
+        "id": None,
+        "run_id": None,
+        "sync_type": None,
+        "status": None,
+        "total_count": None,
+        "success_count": None,
+        "failed_count": None,
+        "message": None,
+        "started_at": TZ,
+        "completed_at": TZ,
+    },
+    "orders": {
+        "so_id": None,
+        "online_no": None,
+        "retail_order_no": None,
+        "status": None,
+        "total_amt": MONEY,
+        "last_error": None,
+        "received_at": TZ,
+        "pushed_at": TZ,
+        "updated_at": TZ,
+    },
+    "logistics_events": {
+        "so_id": None,
+        "logistics_no": None,
+        "status": None,
+        "logistics_company": None,
+        "sn_code": None,
+        "status_time": TZ,
+        "source": None,
+    },
+    "account_balance": {
+        "sale_group_code": None,
+        "fetched_at": TZ,
+        "sale_group_name": None,
+        "payer_account_code": None,
+        "payer_account_name": None,
+        "balance": MONEY,
+    },
+}
+
+
+@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS))
+def test_every_contract_table_has_the_contract_columns_and_types(
+    tmp_path: Path, table: str
+) -> None:
     warehouse = Warehouse(tmp_path / "haier.duckdb")
     warehouse.publish()
     columns = dict(
         warehouse.read(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'products'"
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+            [table],
         )
     )
-    assert columns["leaflet_urls"] == "VARCHAR[]"
-    assert columns["is_procurable"] == "BOOLEAN"
-    assert columns["synced_at"] == "TIMESTAMP WITH TIME ZONE"
-    assert set(PRODUCTS.column_names) <= set(columns)
+    expected = CONTRACT_COLUMNS[table]
+    assert set(expected) <= set(columns)
+    assert {c: columns[c] for c, typ in expected.items() if typ} == {
+        c: typ for c, typ in expected.items() if typ
+    }

@@ -52,7 +52,6 @@ def catalog(
             context.run.run_id,
             counties=catalog_scope.counties(),
             product_codes=catalog_scope.products(),
-            max_workers=haier.max_workers,
             log=context.log,
         ).run()
         stats = client.stats
