@@ -23,9 +23,10 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from haier_pipeline import environment as env
 from haier_pipeline.environment import SettingError, Variable
@@ -184,12 +185,13 @@ class Account:
         return self.value("callback_app_key"), self.value("callback_secret")
 
 
-def load_accounts() -> tuple[Account, ...]:
-    """The accounts of this project: the accounts file's, or ``default`` from HAIER_*.
+def load_accounts(path: str | None = None) -> tuple[Account, ...]:
+    """The accounts of this project: those of the accounts file ``path`` (default:
+    HAIER_ACCOUNTS_FILE), or ``default`` from HAIER_* when there is none.
 
     Raises AccountsFileError listing every problem of the file, one line each.
     """
-    path = env.HAIER_ACCOUNTS_FILE.text().strip()
+    path = (env.HAIER_ACCOUNTS_FILE.text() if path is None else path).strip()
     if not path:
         return (Account(DEFAULT_ACCOUNT),)
     return parse_accounts(path, _read(path))
@@ -208,6 +210,47 @@ def find_account(accounts: Sequence[Account], name: str) -> Account:
         f"no Haier account is called {name!r}; the accounts are "
         f"{', '.join(account_names(accounts))} (see HAIER_ACCOUNTS_FILE)."
     )
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EachAccount(Generic[T]):
+    """What one piece of work did for each account: its result, or the error that stopped it."""
+
+    done: dict[str, T]
+    failed: dict[str, BaseException]
+
+    def failure_message(self) -> str:
+        """One line naming every failed account and why, then the accounts that went through."""
+        reasons = "; ".join(f"{name}: {error}" for name, error in self.failed.items())
+        text = f"{len(self.failed)} account(s) failed ({reasons})"
+        if self.done:
+            text += f"; {', '.join(self.done)} went through"
+        return text
+
+
+def for_each_account(names: Sequence[str], work: Callable[[str], T]) -> EachAccount[T]:
+    """Run ``work`` for every account side by side, each on its own thread.
+
+    One account's failure (a wrong password, its gateway down, its calls timing out) neither
+    stops nor delays another's: each runs to its end, and the caller learns every outcome
+    only when all are done. Exceptions (not KeyboardInterrupt) are collected, not raised.
+    """
+    with ThreadPoolExecutor(max(1, len(names)), thread_name_prefix="account") as pool:
+        futures = {name: pool.submit(work, name) for name in names}
+    done: dict[str, T] = {}
+    failed: dict[str, BaseException] = {}
+    for name, future in futures.items():
+        error = future.exception()
+        if error is None:
+            done[name] = future.result()
+        elif isinstance(error, Exception):
+            failed[name] = error
+        else:
+            raise error
+    return EachAccount(done, failed)
 
 
 def _read(path: str) -> dict[str, Any]:
