@@ -274,6 +274,18 @@ def test_the_cli_runs_one_account_by_partition_tag_and_all_without(
     assert two.published("south") == two.expected("south")
     assert two.rows("SELECT count(*) FROM products WHERE account = 'north'") == [(0,)]
 
+    materialize = [BIN / "dagster", "asset", "materialize", "-m", "haier_pipeline"]
+    north = subprocess.run(
+        [*materialize, "--select", "group:catalog", "--partition", "north"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert north.returncode == 0, north.stderr[-3000:]
+    assert two.published("north") == two.expected("north")
+
     both = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
