@@ -8,9 +8,9 @@ from dagster import BetaWarning, Definitions, StaticPartitionsDefinition, in_pro
 
 from haier_pipeline.accounts import account_names, load_accounts
 from haier_pipeline.dagster_defs.catalog.assets import catalog
-from haier_pipeline.dagster_defs.catalog.checks import CATALOG_CHECKS
 from haier_pipeline.dagster_defs.catalog.jobs import CATALOG_JOBS
 from haier_pipeline.dagster_defs.catalog.schedules import CATALOG_SCHEDULES
+from haier_pipeline.dagster_defs.connection.jobs import CONNECTION_JOBS
 from haier_pipeline.dagster_defs.conventions import by_account
 from haier_pipeline.dagster_defs.finance.assets import FINANCE_ASSETS
 from haier_pipeline.dagster_defs.finance.checks import FINANCE_CHECKS
@@ -60,8 +60,8 @@ def build_defs() -> Definitions:
             *ORDER_ASSETS,
             *(by_account(asset, accounts) for asset in FINANCE_ASSETS),
         ],
-        asset_checks=[*CATALOG_CHECKS, *FINANCE_CHECKS],
-        jobs=[*CATALOG_JOBS, *ORDER_JOBS, *FINANCE_JOBS],
+        asset_checks=FINANCE_CHECKS,
+        jobs=[*CATALOG_JOBS, *ORDER_JOBS, *FINANCE_JOBS, *CONNECTION_JOBS],
         schedules=[*CATALOG_SCHEDULES, *ORDER_SCHEDULES, *FINANCE_SCHEDULES],
         sensors=ORDER_SENSORS,
         executor=in_process_executor,

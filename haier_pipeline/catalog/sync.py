@@ -27,6 +27,7 @@ from haier_pipeline.catalog.rows import (
     stock_row,
     stock_rows,
 )
+from haier_pipeline.haier.errors import HaierError, Remedy, refusal_key, remedy, short_reason
 from haier_pipeline.haier.jsh import PRODUCT_CHUNK, JshClient
 from haier_pipeline.haier.records import ParseResult, RejectedRecord
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
@@ -36,6 +37,12 @@ from haier_pipeline.storage.warehouse import PublishError, SyncOutcome, Warehous
 BATCH_SIZE = 20  # Haier accepts at most 20 product codes per call
 FLUSH_ROWS = 5_000  # rows buffered before an Arrow append to staging
 MAX_ERRORS_KEPT = 5  # distinct call errors quoted in a sync_log message
+STOP_AFTER_REFUSALS = 3
+"""Identical refusals that need a person (a wrong password, an unknown customer code, a
+refused token) after which a phase stops: the answer will not change, and 1,350 calls each
+answered PASSWORD_WRONG only cost time. The keys not tried keep their previous rows."""
+PROGRESS_EVERY_S = 30.0
+PROGRESS_STEPS = 10  # a progress line about every 10 % of a phase, or every 30 s
 
 
 class Log(Protocol):
@@ -57,6 +64,18 @@ class PhaseReport:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     rows: int = 0  # rows in the published table after the swap
+    retries: int = 0
+    http_429: int = 0
+    refusal: HaierError | None = None  # the first refusal that needs a person
+    not_tried: int = 0  # keys left untried when the phase stopped on repeated refusals
+
+    @property
+    def remedy(self) -> Remedy | None:
+        return remedy(self.refusal) if self.refusal is not None else None
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def status(self) -> str:
@@ -80,9 +99,25 @@ class PhaseReport:
             )
             if rejects_published:
                 text += f"; see sync_rejects where run_id = '{run_id}'"
+        if self.not_tried:
+            text += (
+                f"; stopped after {STOP_AFTER_REFUSALS} identical refusals, "
+                f"{self.not_tried} not tried"
+            )
         if self.errors:
             text += "; errors: " + " | ".join(self.errors)
         return text
+
+    def problem(self, run_id: str, *, rejects_published: bool = True) -> str:
+        """One line for the operator: what failed and, for a refusal, which setting to fix."""
+        fix = self.remedy
+        if self.refusal is None or fix is None:
+            return f"{self.sync_type}: {self.message(run_id, rejects_published=rejects_published)}"
+        return (
+            f"{self.sync_type}: loaded {self.success} of {self.total} records; Haier refused "
+            f"the calls ({short_reason(self.refusal)}); {fix.text()}, then run catalog_sync "
+            f"again. The {self.table.name} table keeps its previous rows."
+        )
 
 
 @dataclass
@@ -113,7 +148,10 @@ class CatalogSync:
         product_codes: Sequence[str] = (),
         product_chunk: int = PRODUCT_CHUNK,
         log: Log | None = None,
+        targeted: bool = False,
     ) -> None:
+        """``targeted``: a refresh of only these products and/or counties, which leaves every
+        other row of the published tables as it is (a full sync drops rows it did not see)."""
         self.client = client
         self.warehouse = warehouse
         self.run_id = run_id
@@ -123,6 +161,7 @@ class CatalogSync:
         self.log = log or logging.getLogger(__name__)
         self.workers = client.max_workers  # as many calls in flight as the client has connections
         self.product_chunk = product_chunk
+        self.targeted = targeted
 
     def run(self) -> CatalogResult:
         """Extract, stage, publish; if nothing loads, close the sync_log rows and raise.
@@ -154,11 +193,13 @@ class CatalogSync:
             staging.close()
             outcomes = [self._outcome(log_ids[name], phase) for name, phase in phases.items()]
             if phases["products"].success == 0 and phases["products"].failed > 0:
-                raise CatalogSyncFailed(
-                    phases["products"].message(self.run_id, rejects_published=False)
-                )
+                raise CatalogSyncFailed(phases["products"])
             counts = self.warehouse.publish_catalog(
-                staging.path, [p.table for p in phases.values()], outcomes, self.account
+                staging.path,
+                [p.table for p in phases.values()],
+                outcomes,
+                self.account,
+                keep_outside_scope=self.targeted,
             )
         except PublishError:
             # publish_catalog committed the catalog and closed the rows with their real
@@ -273,33 +314,71 @@ class CatalogSync:
         items: Iterable[Any],
         handle: Callable[[Any, ParseResult[Any], datetime], None],
     ) -> None:
-        started = time.monotonic()
-        calls_before = self.client.stats.calls
-        for item, result, error in call_all(call, items, self.workers):
+        """Call for every item, stopping early on repeated refusals that need a person."""
+        work = list(items)
+        keys_left = sum(len(_item_keys(item)) or 1 for item in work)
+        progress = _Progress(report.sync_type, len(work), self.log)
+        before = self.client.stats
+        refusals: dict[str, int] = {}
+        for item, result, error in call_all(call, work, self.workers):
+            keys_left -= len(_item_keys(item)) or 1
+            progress.step(self.client.stats.calls - before.calls)
             at = utcnow()
-            if error is not None:
-                report.note_error(error)
-                keys = _item_keys(item)
-                report.failed += len(keys) or 1
-                failures = [
-                    RejectedRecord(report.sync_type, key, f"call failed: {error}", "")
-                    for key in keys or [None]
-                ]
-                staging.append(
-                    "sync_rejects", reject_rows(self.run_id, report.sync_type, failures, at)
-                )
+            if error is None:
+                assert result is not None
+                handle(item, result, at)
                 continue
-            assert result is not None
-            handle(item, result, at)
-        report.calls = self.client.stats.calls - calls_before
-        report.seconds = time.monotonic() - started
+            self._call_failed(report, staging, item, error, at)
+            if remedy(error) is not None:
+                report.refusal = report.refusal or error
+                key = refusal_key(error)
+                refusals[key] = refusals.get(key, 0) + 1
+                if refusals[key] >= STOP_AFTER_REFUSALS and keys_left:
+                    self._stop(report, keys_left, error)
+                    break
+        after = self.client.stats
+        report.calls = after.calls - before.calls
+        report.retries = after.retries - before.retries
+        report.http_429 = after.http_429 - before.http_429
+        report.seconds = progress.elapsed()
         self.log.info(
-            "%s: %d ok, %d failed, %d calls in %.1f s",
+            "%s: %d ok, %d failed, %d calls in %.1f s (%.1f calls/s, %d retries, %d answered 429)",
             report.sync_type,
             report.success,
             report.failed,
             report.calls,
             report.seconds,
+            report.calls_per_s,
+            report.retries,
+            report.http_429,
+        )
+
+    def _call_failed(
+        self, report: PhaseReport, staging: Staging, item: Any, error: HaierError, at: datetime
+    ) -> None:
+        """Every key of a failed call is counted failed and kept in sync_rejects."""
+        report.note_error(error)
+        keys = _item_keys(item)
+        report.failed += len(keys) or 1
+        failures = [
+            RejectedRecord(report.sync_type, key, f"call failed: {error}", "")
+            for key in keys or [None]
+        ]
+        staging.append("sync_rejects", reject_rows(self.run_id, report.sync_type, failures, at))
+
+    def _stop(self, report: PhaseReport, keys_left: int, error: HaierError) -> None:
+        """The keys not tried count as failed and keep their previous rows (they are in scope)."""
+        report.not_tried = keys_left
+        report.failed += keys_left
+        fix = remedy(error)
+        self.log.warning(
+            "%s: stopped after %d identical refusals (%s); %d keys not tried keep their "
+            "previous rows. %s",
+            report.sync_type,
+            STOP_AFTER_REFUSALS,
+            short_reason(error),
+            keys_left,
+            fix.text() if fix else "",
         )
 
     def _missing(
@@ -369,6 +448,47 @@ class CatalogSync:
 
 class CatalogSyncFailed(RuntimeError):
     """No product could be loaded at all; the tables were left as they were."""
+
+    def __init__(self, phase: PhaseReport) -> None:
+        # Nothing of the run is published, sync_rejects included: do not point there.
+        super().__init__(phase.message("", rejects_published=False))
+        self.phase = phase
+
+
+class _Progress:
+    """Logs a long phase as it goes: done / total, calls/s and an ETA, about every 10 %
+    of its items or every 30 s, whichever comes first, so a run page visibly moves."""
+
+    def __init__(self, name: str, total: int, log: Log) -> None:
+        self.name = name
+        self.total = total
+        self.log = log
+        self.done = 0
+        self.started = time.monotonic()
+        self._next_at = self.started + PROGRESS_EVERY_S
+        self._every = max(1, total // PROGRESS_STEPS)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def step(self, calls: int) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.done == self.total or (self.done % self._every and now < self._next_at):
+            return
+        self._next_at = now + PROGRESS_EVERY_S
+        elapsed = now - self.started
+        rate = calls / elapsed if elapsed > 0 else 0.0
+        eta = elapsed / self.done * (self.total - self.done)
+        self.log.info(
+            "%s: %d / %d done (%d %%), %.1f calls/s, about %.0f s left",
+            self.name,
+            self.done,
+            self.total,
+            100 * self.done // self.total,
+            rate,
+            eta,
+        )
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterable[list[Any]]:

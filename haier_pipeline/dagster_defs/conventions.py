@@ -27,7 +27,12 @@ DAILY_FRESHNESS = FreshnessPolicy.time_window(
 
 
 def column_schema(table: Table) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name, str(typ)) for name, typ in table.columns])
+    """The columns with their DuckDB types (DECIMAL(18,2), TIMESTAMPTZ), as analysts see them,
+    and the description each carries in the file itself (COMMENT ON): meaning, unit and
+    Haier field, all from the one schema declaration."""
+    return TableSchema(
+        columns=[TableColumn(c.name, c.sql_type, description=c.description) for c in table.fields]
+    )
 
 
 def table_metadata(table: Table) -> dict[str, object]:

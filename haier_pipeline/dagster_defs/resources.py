@@ -71,6 +71,12 @@ class EnvResource(ConfigurableResource):
     """Settings an accounts file gives per account: with one, the variables are fallbacks
     only, checked when an account needs them (``Account.value``), not at run start."""
 
+    @classmethod
+    def from_env_now(cls) -> Any:
+        """Built from the variables' current text, for an optional resource an op builds
+        itself (Dagster resolves ``EnvVar`` fields only for the resources it initialises)."""
+        return cls(**{name: var.text() for name, var in cls.variables().items()})
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
         if not (self.per_account and env.HAIER_ACCOUNTS_FILE.text().strip()):
             self.values()

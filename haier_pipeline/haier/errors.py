@@ -9,9 +9,12 @@ token (response excerpts are masked before they are stored here).
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from haier_pipeline.haier import endpoints
 from haier_pipeline.haier.masking import mask
 
 _HTTP_HINTS = MappingProxyType(
@@ -90,6 +93,8 @@ class HaierAuthError(HaierError):
             f"Authentication failed at {endpoint}: {detail}. Check {credentials_hint}.",
             endpoint=endpoint,
         )
+        self.detail = detail
+        self.variables = tuple(_VARIABLE_NAME.findall(credentials_hint))
 
 
 class HaierProtocolError(HaierError):
@@ -104,3 +109,119 @@ class HaierProtocolError(HaierError):
         )
         self.detail = detail
         self.excerpt = excerpt
+
+
+# -- what a user must change when Haier refuses ------------------------------------------------
+
+_VARIABLE_NAME = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """The setting a user must change for a refused call to succeed, and how.
+
+    Only refusals that repeat until a person acts have one (a wrong password, an unknown
+    customer code, a refused token, an IP not on the allow-list); a timeout or a 5xx has none.
+    """
+
+    variable: str
+    action: str
+
+    def text(self) -> str:
+        return f"fix {self.variable}: {self.action}"
+
+
+def _password(variable: str, field: str) -> Remedy:
+    return Remedy(variable, f"set it to the {field} Haier issued for this account")
+
+
+_CUSTOMER = Remedy("HAIER_CUSTOMER_CODE", "set it to the sold-to party code (售达方) Haier issued")
+_SEND_TO = Remedy(
+    "HAIER_SEND_TO_CODE",
+    "set it to the ship-to party code (送达方), or unset it to use the customer code",
+)
+_SUPPLIER = Remedy("HAIER_SUPPLIER_CODE", "set it to the supplier code (1001 for Haier Smart Home)")
+_CATALOG_PASSWORD = _password("HAIER_PASSWORD", "account password (passWord)")
+_SELLER_PASSWORD = _password("HAIER_SELLER_PASSWORD", "seller password (sellerPassword)")
+
+# Which setting each refusal code points at, per endpoint: the same PASSWORD_WRONG means the
+# account password on products and prices, the seller password on stock and logistics, the
+# customer password on the balance (haier-api.md 2.1-2.5).
+REFUSALS: MappingProxyType[str, MappingProxyType[str, Remedy]] = MappingProxyType(
+    {
+        endpoints.JSH_PRODUCTS: MappingProxyType(
+            {
+                "PASSWORD_WRONG": _CATALOG_PASSWORD,
+                "CUSTOMER_NOT_FOUND": _CUSTOMER,
+                "SEND_TO_NOT_FOUND": _SEND_TO,
+                "SUPPLIER_NOT_FOUND": _SUPPLIER,
+            }
+        ),
+        endpoints.JSH_PRICES: MappingProxyType(
+            {
+                "PASSWORD_WRONG": _CATALOG_PASSWORD,
+                "CUSTOMER_NOT_FOUND": _CUSTOMER,
+                "SEND_TO_NOT_FOUND": _SEND_TO,
+            }
+        ),
+        endpoints.JSH_STOCK: MappingProxyType(
+            {
+                "PASSWORD_WRONG": _SELLER_PASSWORD,
+                "CUSTOMER_NOT_FOUND": _CUSTOMER,
+                "SEND_TO_NOT_FOUND": _SEND_TO,
+            }
+        ),
+        endpoints.JSH_LOGISTICS: MappingProxyType(
+            {"PASSWORD_WRONG": _SELLER_PASSWORD, "SELLER_NOT_FOUND": _CUSTOMER}
+        ),
+        endpoints.JSH_BALANCE: MappingProxyType(
+            {
+                "PASSWORD_WRONG": _password(
+                    "HAIER_CUSTOMER_PASSWORD", "customer password (customerPassword)"
+                ),
+                "CUSTOMER_NOT_FOUND": _CUSTOMER,
+            }
+        ),
+    }
+)
+
+
+def remedy(error: BaseException) -> Remedy | None:
+    """What the user must fix for ``error`` to go away, or None when waiting may be enough."""
+    if isinstance(error, HaierAuthError):
+        *first, last = error.variables or ("the credentials",)
+        names = f"{', '.join(first)} and {last}" if first else last
+        return Remedy(names, "Haier refused them; copy them again from Haier's developer console")
+    if isinstance(error, HaierBusinessError):
+        for path, codes in REFUSALS.items():
+            # The endpoint is the URL's path, which keeps any prefix of the base URL.
+            if error.endpoint.endswith(path) and error.code in codes:
+                return codes[error.code]
+        return None
+    if isinstance(error, HaierHttpError) and error.status == 403:
+        return Remedy("this host's IP address", "ask Haier to add it to the gateway's allow-list")
+    if isinstance(error, HaierHttpError) and error.status == 404:
+        jsh = any(error.endpoint.endswith(path) for path in REFUSALS)
+        variable = "HAIER_BASE_URL" if jsh else "the base or token URL"
+        return Remedy(variable, "Haier does not know this path; check the URL and its prefix")
+    return None
+
+
+def refusal_key(error: BaseException) -> str:
+    """Errors with the same key are the same refusal (same endpoint, same code or status)."""
+    if isinstance(error, HaierBusinessError):
+        return f"{error.endpoint} {error.code}"
+    if isinstance(error, HaierHttpError):
+        return f"{error.endpoint} HTTP {error.status}"
+    return f"{error.__class__.__name__} {getattr(error, 'endpoint', '')}"
+
+
+def short_reason(error: BaseException) -> str:
+    """Haier's own words for a refusal, short enough for a one-line message."""
+    if isinstance(error, HaierBusinessError):
+        return f"{error.code} {error.message}"
+    if isinstance(error, HaierHttpError):
+        return f"HTTP {error.status}"
+    if isinstance(error, HaierAuthError):
+        return error.detail
+    return str(error)

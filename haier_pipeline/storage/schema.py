@@ -588,6 +588,29 @@ PIPELINE_SCHEMA = Table(
     "Bookkeeping, not data: which version of the pipeline's schema this file was set up with.",
 )
 
+DELIVERY_PHOTOS = Table(
+    "delivery_photos",
+    (
+        Column("retail_order_no", pa.string(), "YLH's order number (SO.yyyyMMdd.nnnnnn)."),
+        Column(
+            "image_url",
+            pa.string(),
+            "URL of one delivery or installation photo.",
+            source="data[] of YLH 3.4 get-retail-order-delivery-img",
+        ),
+        Column(
+            "photo_type",
+            pa.string(),
+            "delivery, installation or signature: sandbox convention from the photo's "
+            "position in YLH's list (YLH sends bare URLs).",
+        ),
+        Column("position", pa.int32(), "The photo's position in YLH's answer, from 0."),
+        Column("fetched_at", TS, "When the photos were fetched from YLH."),
+    ),
+    ("retail_order_no", "image_url"),
+    "Delivery and installation photos of delivered orders (YLH 3.4), one row per photo.",
+)
+
 ALL_TABLES: tuple[Table, ...] = (
     PRODUCTS,
     PRICES,
@@ -597,6 +620,7 @@ ALL_TABLES: tuple[Table, ...] = (
     ORDERS,
     LOGISTICS_EVENTS,
     ACCOUNT_BALANCE,
+    DELIVERY_PHOTOS,
     *(h.table for h in HISTORIES),
     PIPELINE_SCHEMA,
 )

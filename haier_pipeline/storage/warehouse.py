@@ -299,6 +299,8 @@ class Warehouse:
         tables: Sequence[Table],
         outcomes: Sequence[SyncOutcome],
         account: str = DEFAULT_ACCOUNT,
+        *,
+        keep_outside_scope: bool = False,
     ) -> dict[str, int]:
         """Swap the staged catalog tables of one account in, bring their histories in step
         and close their sync_log rows, in one transaction: no reader sees new tables with old
@@ -307,8 +309,10 @@ class Warehouse:
         Rows are replaced for every key the sync covered (its *scope*). A key in scope that
         could not be fetched this time (the call failed after its retries) keeps its previous
         row and older ``synced_at``, rather than vanishing from the analysts' tables, and so
-        keeps its open history row. Returns the rows of each swapped table and the rows each
-        history opened.
+        keeps its open history row. ``keep_outside_scope`` (a targeted refresh of a few keys)
+        keeps every row outside the scope too, and so their history; a full sync drops them,
+        as they are no longer in Haier's catalog. Returns the rows of each swapped table and
+        the rows each history opened.
         """
         counts: dict[str, int] = {}
         swapped = {table.name for table in tables}
@@ -321,7 +325,7 @@ class Warehouse:
                 with atomic(con):
                     at = utcnow()  # the sync's time: valid_from/valid_to and completed_at
                     for table in tables:
-                        counts[table.name] = _swap_table(con, table, account)
+                        counts[table.name] = _swap_table(con, table, account, keep_outside_scope)
                     for history in HISTORIES:
                         if history.current.name in swapped:
                             opened = follow_current(con, history, at, account)
@@ -527,7 +531,9 @@ def _close_sync_row(
     )
 
 
-def _swap_table(con: duckdb.DuckDBPyConnection, table: Table, account: str) -> int:
+def _swap_table(
+    con: duckdb.DuckDBPyConnection, table: Table, account: str, keep_outside_scope: bool
+) -> int:
     """Build the new table beside the old one, then drop and rename, inside the caller's
     transaction. Deleting and re-inserting a million keyed rows instead made the COMMIT
     alone take 6 s (measured by benchmarks/load_stock.py); building afresh takes 2.6 s.
@@ -541,6 +547,7 @@ def _swap_table(con: duckdb.DuckDBPyConnection, table: Table, account: str) -> i
     con.execute(
         f"INSERT INTO {fresh} SELECT * FROM {table.name} WHERE {ACCOUNT.name} <> ?", [account]
     )
+    in_scope = "" if keep_outside_scope else f"SEMI JOIN stg.scope_{table.name} USING ({keys}) "
     con.execute(
         f"INSERT INTO {fresh} SELECT * REPLACE (?::VARCHAR AS {ACCOUNT.name}) "
         f"FROM stg.{table.name} "
@@ -549,8 +556,7 @@ def _swap_table(con: duckdb.DuckDBPyConnection, table: Table, account: str) -> i
     )
     con.execute(
         f"INSERT INTO {fresh} SELECT t.* FROM {mine} t "
-        f"SEMI JOIN stg.scope_{table.name} USING ({keys}) "
-        f"ANTI JOIN stg.{table.name} USING ({keys})",
+        f"{in_scope}ANTI JOIN stg.{table.name} USING ({keys})",
         [account],
     )
     con.execute(f"DROP TABLE {table.name}")

@@ -68,3 +68,13 @@ def test_a_malformed_county_code_is_named(monkeypatch, tmp_path) -> None:
     assert not result.success
     failures = failure_text(result)
     assert "HAIER_COUNTY_CODES='110101,11010' holds '11010', not a 6-digit county code" in failures
+
+
+def test_every_job_and_materialize_all_run_in_process(monkeypatch, tmp_path) -> None:
+    """ "Materialize all" runs Dagster's implicit asset job: the code location's executor."""
+    for name, value in PLACEHOLDER_ENV.items():
+        monkeypatch.setenv(name, value)
+    defs = build_defs()
+    implicit = defs.resolve_implicit_global_asset_job_def()
+    assert implicit.executor_def.name == "in_process"
+    assert {job.executor_def.name for job in defs.resolve_all_job_defs()} == {"in_process"}

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from haier_pipeline.accounts import for_each_account
 from haier_pipeline.dagster_defs.conventions import DAILY_FRESHNESS, OWNERS, table_metadata
+from haier_pipeline.dagster_defs.failures import describe, user_errors
 from haier_pipeline.dagster_defs.resources import (
     AccountsResource,
     HaierApiResource,
@@ -35,20 +36,26 @@ def account_balance(
     """Append the payer account balances of every sale group (JSH 2.5), for the run's account
     (its partition) or for every account when the run names none."""
     accounts = {account.name: account for account in haier_accounts.for_run(context)}
-    with duckdb_warehouse.for_run(context, "balance_snapshot") as warehouse:
+    with (
+        user_errors("balance_snapshot"),
+        duckdb_warehouse.for_run(context, "balance_snapshot") as warehouse,
+    ):
 
         def snapshot(name: str) -> BalanceSnapshot:
             with haier.client(accounts[name]) as jsh:
                 return snapshot_balance(jsh, warehouse, context.run.run_id, name)
 
-        if len(accounts) == 1:  # its errors reach the UI as they are
+        if len(accounts) == 1:  # its errors reach the UI as they always did
             [name] = accounts
             snapshots: Mapping[str, BalanceSnapshot] = {name: snapshot(name)}
         else:
             each = for_each_account(list(accounts), snapshot)
             if each.failed:
+                reasons = "; ".join(describe(n, e) for n, e in each.failed.items())
                 raise Failure(
-                    description=f"balance_snapshot: {each.failure_message()}", allow_retries=False
+                    description=f"balance_snapshot failed for account(s) "
+                    f"{', '.join(each.failed)}; {reasons}",
+                    allow_retries=False,
                 )
             snapshots = each.done
     rows = "".join(

@@ -6,11 +6,12 @@ shows when each table last changed and which run changed it.
 """
 
 from haier_pipeline.dagster_defs.conventions import table_spec
-from haier_pipeline.storage.schema import LOGISTICS_EVENTS, ORDERS
+from haier_pipeline.storage.schema import DELIVERY_PHOTOS, LOGISTICS_EVENTS, ORDERS
 
 ORDERS_GROUP = "orders"
 
 ORDER_ASSETS = [
     table_spec(ORDERS, ORDERS_GROUP, []),
     table_spec(LOGISTICS_EVENTS, ORDERS_GROUP, [ORDERS.name]),
+    table_spec(DELIVERY_PHOTOS, ORDERS_GROUP, [ORDERS.name]),
 ]

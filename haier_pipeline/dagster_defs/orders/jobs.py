@@ -5,6 +5,7 @@ from dagster import in_process_executor, job
 from haier_pipeline.dagster_defs.orders.ops import (
     apply_spooled_callbacks,
     cancel_pushed_order,
+    fetch_order_photos,
     push_pending_orders,
     refresh_logistics,
     reschedule_delivery,
@@ -46,4 +47,18 @@ def reschedule_order_job() -> None:
     reschedule_delivery()
 
 
-ORDER_JOBS = [push_orders, track_logistics, apply_callbacks, cancel_order_job, reschedule_order_job]
+@job(name="fetch_delivery_photos", executor_def=in_process_executor, tags=ORDER_JOB_TAGS)
+def fetch_delivery_photos_job() -> None:
+    """Fetch one order's delivery and installation photos (launch with its retailOrderNo);
+    track_logistics fetches them by itself once an order is delivered."""
+    fetch_order_photos()
+
+
+ORDER_JOBS = [
+    push_orders,
+    track_logistics,
+    apply_callbacks,
+    cancel_order_job,
+    reschedule_order_job,
+    fetch_delivery_photos_job,
+]

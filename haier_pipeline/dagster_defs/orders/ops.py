@@ -15,6 +15,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import (
     CallbackSpoolResource,
     HaierApiResource,
@@ -26,10 +27,11 @@ from haier_pipeline.haier.errors import HaierBusinessError
 from haier_pipeline.orders.apply_callbacks import CallbackApplier
 from haier_pipeline.orders.changes import OrderChangeError, cancel_order, reschedule_order
 from haier_pipeline.orders.model import OrderDefaults
+from haier_pipeline.orders.photos import collect_photos, fetch_photos
 from haier_pipeline.orders.pusher import OrderOutcome, OrderPusher
 from haier_pipeline.orders.tracking import LogisticsTracker
 from haier_pipeline.storage import orders as db
-from haier_pipeline.storage.schema import LOGISTICS_EVENTS, ORDERS
+from haier_pipeline.storage.schema import DELIVERY_PHOTOS, LOGISTICS_EVENTS, ORDERS
 
 ORDERS_POOL = "haier_orders"
 """push_orders and apply_callbacks write orders; dagster_home/dagster.yaml limits pools to 1."""
@@ -55,6 +57,7 @@ def push_pending_orders(
     """Validate, confirm stock, push once by soId, record, then archive each order file."""
     defaults = OrderDefaults(ylh.source_system, ylh.shop_name, haier.customer_code)
     with (
+        user_errors("push_orders"),
         duckdb_warehouse.for_run(context, "push_orders") as warehouse,
         haier.client() as jsh,
         ylh.client() as ylh_client,
@@ -101,6 +104,7 @@ def refresh_logistics(
 ) -> Iterator[AssetMaterialization]:
     """New logistics events of every pushed or confirmed order not yet delivered."""
     with (
+        user_errors("track_logistics"),
         duckdb_warehouse.for_run(context, "track_logistics") as warehouse,
         haier.client() as jsh,
         ylh.client() as ylh_client,
@@ -114,6 +118,14 @@ def refresh_logistics(
             max_workers=haier.max_workers,
         )
         report = tracker.run(context.run.run_id)
+        photos = collect_photos(ylh_client, warehouse, context.log)
+    if photos.orders:
+        context.log.info(photos.message())
+        yield AssetMaterialization(
+            DELIVERY_PHOTOS.name,
+            description=photos.message(),
+            metadata={"orders": photos.orders, "new_photos": photos.new_photos},
+        )
     message = report.message()
     yield AssetMaterialization(
         LOGISTICS_EVENTS.name,
@@ -128,6 +140,39 @@ def refresh_logistics(
     )
     if report.orders and not report.refreshed:
         raise Failure(description=f"no order's logistics could be refreshed: {message}")
+
+
+class FetchPhotosConfig(Config):
+    retail_order_no: str = Field(description="YLH's order number, e.g. SO.20250430.000001.")
+
+
+@op(out={})
+def fetch_order_photos(
+    context: OpExecutionContext,
+    config: FetchPhotosConfig,
+    ylh: YlhResource,
+    duckdb_warehouse: WarehouseResource,
+) -> Iterator[AssetMaterialization]:
+    """One order's delivery and installation photos (YLH 3.4) into delivery_photos."""
+    number = config.retail_order_no.strip()
+    if not number:
+        raise Failure(
+            description="run config retail_order_no is empty; give YLH's order "
+            "number, e.g. SO.20250430.000001",
+            allow_retries=False,
+        )
+    warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (photos)")
+    with user_errors(f"photos of {number}"), ylh.client() as client:
+        new = fetch_photos(client, warehouse, number)
+    [(stored,)] = warehouse.read(
+        f"SELECT count(*) FROM {DELIVERY_PHOTOS.name} WHERE retail_order_no = ?", [number]
+    )
+    context.log.info(f"{number}: {new} new photo(s), {stored} stored")
+    yield AssetMaterialization(
+        DELIVERY_PHOTOS.name,
+        description=f"{number}: {new} new photo(s)",
+        metadata={"retail_order_no": number, "new_photos": new, "photos_of_order": stored},
+    )
 
 
 class ApplyCallbacksConfig(Config):

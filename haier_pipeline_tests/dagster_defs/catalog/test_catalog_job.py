@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -200,3 +201,32 @@ def test_no_secret_reaches_duckdb_the_event_log_or_the_output(
 
     out, err = capfd.readouterr()
     assert not any(s in out + err for s in secrets)
+
+
+def test_a_long_phase_logs_its_progress_and_each_table_gets_numeric_metadata(
+    pipeline: Pipeline,
+) -> None:
+    result = pipeline.run("catalog_sync")
+    assert result.success
+
+    progress = re.compile(
+        r"stock: (\d+) / (\d+) done \((\d+) %\), [\d.]+ calls/s, about \d+ s left"
+    )
+    lines = [
+        match
+        for record in pipeline.instance.all_logs(result.run_id)
+        if (match := progress.search(record.user_message or ""))
+    ]
+    assert 8 <= len(lines) <= 12  # about every 10 %
+    done = [int(m[1]) for m in lines]
+    assert done == sorted(done) and int(lines[0][2]) == len(pipeline.sandbox.catalog.procurable) * 3
+
+    for table in ("products", "prices", "stock"):
+        [materialization] = [
+            m
+            for m in result.asset_materializations_for_node("catalog")
+            if m.asset_key.to_user_string() == table
+        ]
+        metadata = materialization.metadata
+        for name in ("calls_per_s", "retries", "http_429", "duration_s", "api_calls"):
+            assert isinstance(metadata[name].value, int | float), (table, name)

@@ -78,3 +78,16 @@ def test_a_malformed_minimum_is_named(pipeline: Pipeline, monkeypatch: pytest.Mo
     assert not result.success
     failures = failure_text(result)
     assert "HAIER_BALANCE_MIN='lots' is not an amount in yuan" in failures
+
+
+def test_a_wrong_customer_password_names_its_variable(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAIER_CUSTOMER_PASSWORD", "wrong")
+    result = pipeline.run("balance_snapshot")
+    assert not result.success
+    [failure] = [e.step_failure_data for e in result.all_events if e.is_step_failure]
+    assert failure.user_failure_data is not None
+    description = failure.user_failure_data.description or ""
+    assert "PASSWORD_WRONG" in description and "fix HAIER_CUSTOMER_PASSWORD" in description
+    assert failure.error is not None and failure.error.cause is None
