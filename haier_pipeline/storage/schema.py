@@ -606,8 +606,9 @@ DELIVERY_PHOTOS = Table(
         ),
         Column("position", pa.int32(), "The photo's position in YLH's answer, from 0."),
         Column("fetched_at", TS, "When the photos were fetched from YLH."),
+        ACCOUNT,
     ),
-    ("retail_order_no", "image_url"),
+    ("account", "retail_order_no", "image_url"),
     "Delivery and installation photos of delivered orders (YLH 3.4), one row per photo.",
 )
 
