@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ from harness import (
     counties,
     machine,
     markdown_table,
+    progress,
+    run_benchmark,
     run_child,
     tail,
 )
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(pipeline)
                 if args.baseline_products:
                     rows.append(_baseline(sandbox, args, latency, limit, log, work))
-            _progress(f"latency {latency:g} ms done")
+            progress(f"latency {latency:g} ms done")
     if args.json:
         print(json.dumps([row.as_json() for row in rows], indent=2))
     else:
@@ -187,7 +188,7 @@ def _pipeline(
         "HAIER_DUCKDB_PATH": str(db),
     }
     sandbox.reset_stats()
-    _progress(f"latency {latency:g} ms: running catalog_sync through dagster ...")
+    progress(f"latency {latency:g} ms: running catalog_sync through dagster ...")
     run = run_child(JOB_COMMAND, env, work / "job.log")
     _check(run, "dagster job execute -m haier_pipeline -j catalog_sync", work / "job.log")
     stats = sandbox.stats()
@@ -223,7 +224,7 @@ def _baseline(
     command = [PYTHON, str(NAIVE_CLIENT), "--products", str(subset)]
     command += ["--duckdb", str(work / "baseline.duckdb")]
     sandbox.reset_stats()
-    _progress(f"latency {latency:g} ms: running the one-call-at-a-time baseline ...")
+    progress(f"latency {latency:g} ms: running the one-call-at-a-time baseline ...")
     run = run_child(command, env, work / "baseline.log")
     _check(run, "the baseline client", work / "baseline.log")
     measured = json.loads(run.output.strip().splitlines()[-1])
@@ -295,13 +296,5 @@ def _header(args: argparse.Namespace, started_on: str) -> str:
     )
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    run_benchmark(main)

@@ -16,10 +16,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import requests
 
@@ -180,6 +180,20 @@ def machine() -> str:
 def self_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def progress(message: str) -> None:
+    """A line for the person watching, on stderr, so stdout keeps only the figures."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_benchmark(main: Callable[[], int]) -> NoReturn:
+    """Exit with ``main``'s code; a BenchmarkError is one line on stderr and exit code 1."""
+    try:
+        raise SystemExit(main())
+    except BenchmarkError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def tail(text: str, lines: int = 30) -> str:

@@ -16,7 +16,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ from harness import (
     counties,
     machine,
     markdown_table,
+    progress,
+    run_benchmark,
     run_child,
     tail,
 )
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     started_on = machine()
     tables = []
     for count in args.accounts:
-        _progress(f"{count} accounts syncing at once ...")
+        progress(f"{count} accounts syncing at once ...")
         rows, summary = _round(count, args)
         tables.append(markdown_table(HEADERS, rows) + "\n" + summary)
     print(
@@ -171,13 +172,5 @@ def _checked(run: ChildRun, account: int) -> None:
         )
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    run_benchmark(main)

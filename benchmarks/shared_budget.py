@@ -34,6 +34,8 @@ from harness import (
     counties,
     machine,
     markdown_table,
+    progress,
+    run_benchmark,
     run_child,
     tail,
 )
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         env = _environment(sandbox, work, args)
         codes = _order_codes(args.products, args.orders)
-        _progress("syncing the ordered products first, so push_orders can validate them ...")
+        progress("syncing the ordered products first, so push_orders can validate them ...")
         _checked(run_child(job_command("catalog_sync"), env | _only(codes), work / "pre.log"))
         _drop_orders(Path(env["HAIER_ORDER_INBOX"]), codes, "SHARED")
         sandbox.reset_stats()
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = sandbox.stats()
         db = Path(env["HAIER_DUCKDB_PATH"])
         report = _report(db, stats, runs, launched, args)
-        _progress("pushing as many orders again with nothing else running, for comparison ...")
+        progress("pushing as many orders again with nothing else running, for comparison ...")
         _drop_orders(Path(env["HAIER_ORDER_INBOX"]), codes, "ALONE")
         _checked(run_child(job_command("push_orders"), env, work / "alone.log"))
         alone = _push_times(db, "SO-BENCH-ALONE-%")
@@ -148,10 +150,10 @@ def _run_together(
             launched[job] = time.time()
             return pool.submit(run_child, job_command(job), env, work / f"{job}.log")
 
-        _progress("running catalog_sync ...")
+        progress("running catalog_sync ...")
         futures = {"catalog_sync": start("catalog_sync")}
         time.sleep(delay)
-        _progress(f"starting {', '.join(SIDE_JOBS)} ...")
+        progress(f"starting {', '.join(SIDE_JOBS)} ...")
         futures |= {job: start(job) for job in SIDE_JOBS}
         runs = {job: future.result() for job, future in futures.items()}
     for run in runs.values():
@@ -229,13 +231,5 @@ def _report(
     return markdown_table(("what", "value"), rows)
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    run_benchmark(main)

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
-    BenchmarkError,
     SandboxProcess,
     counties,
     machine,
     markdown_table,
+    run_benchmark,
     self_cpu_seconds,
 )
 
@@ -221,8 +221,4 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    run_benchmark(main)

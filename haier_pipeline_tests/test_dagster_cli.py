@@ -38,6 +38,7 @@ def test_dagster_job_execute_runs_catalog_sync_without_leaking_secrets(
     account = sandbox.account
     for secret in (account.client_secret, account.password, account.seller_password):
         assert secret not in done.stdout + done.stderr
+    assert "SensorDefinition" not in done.stderr  # Dagster's own owners BetaWarning, silenced
 
 
 def test_haier_pipeline_demo_runs_end_to_end(tmp_path: Path) -> None:
@@ -55,3 +56,42 @@ def test_haier_pipeline_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "catalog_sync succeeded" in done.stdout
     assert f"DuckDB file: {duckdb_path}" in done.stdout
     assert "products  success" in done.stdout
+
+
+def test_the_demo_prints_a_query_command_that_works(tmp_path: Path) -> None:
+    duckdb_path = tmp_path / "o'brien data" / "haier.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HAIER_", "YLH_"))}
+    done = subprocess.run(
+        [BIN / "haier-pipeline", "demo", "--products", "30", "--duckdb", str(duckdb_path)],
+        env={**env, "HAIER_RATE_LIMIT": "1000"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    command = done.stdout.strip().splitlines()[-1].removeprefix("Query it: ")
+    # Run as a user would paste it: in a shell, from another folder, with no venv activated.
+    shown = subprocess.run(
+        command, shell=True, capture_output=True, text=True, timeout=60, cwd=tmp_path.parent
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "product_code" in shown.stdout
+
+
+def test_dg_checks_and_lists_the_same_definitions() -> None:
+    root = Path(__file__).resolve().parents[1]
+    checked = subprocess.run(
+        [BIN / "dg", "check", "defs"], capture_output=True, text=True, timeout=300, cwd=root
+    )
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+    listed = subprocess.run(
+        [BIN / "dg", "list", "defs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    for name in ("catalog_sync", "push_orders", "check_connection", "order_inbox_sensor"):
+        assert name in listed.stdout

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product as cross
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 
 from haier_pipeline.accounts import DEFAULT_ACCOUNT
+from haier_pipeline.batching import batched
 from haier_pipeline.catalog.concurrency import call_all
 from haier_pipeline.catalog.rows import (
     price_rows,
@@ -30,24 +31,20 @@ from haier_pipeline.catalog.rows import (
 from haier_pipeline.haier.errors import HaierError, Remedy, refusal_key, remedy, short_reason
 from haier_pipeline.haier.jsh import PRODUCT_CHUNK, JshClient
 from haier_pipeline.haier.records import ParseResult, RejectedRecord
+from haier_pipeline.runlog import Log
+from haier_pipeline.storage.outcomes import ErrorSample, sync_status
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
 from haier_pipeline.storage.staging import Staging
 from haier_pipeline.storage.warehouse import PublishError, SyncOutcome, Warehouse, utcnow
 
 BATCH_SIZE = 20  # Haier accepts at most 20 product codes per call
 FLUSH_ROWS = 5_000  # rows buffered before an Arrow append to staging
-MAX_ERRORS_KEPT = 5  # distinct call errors quoted in a sync_log message
 STOP_AFTER_REFUSALS = 3
 """Identical refusals that need a person (a wrong password, an unknown customer code, a
 refused token) after which a phase stops: the answer will not change, and 1,350 calls each
 answered PASSWORD_WRONG only cost time. The keys not tried keep their previous rows."""
 PROGRESS_EVERY_S = 30.0
 PROGRESS_STEPS = 10  # a progress line about every 10 % of a phase, or every 30 s
-
-
-class Log(Protocol):
-    def info(self, msg: str, *args: Any) -> None: ...
-    def warning(self, msg: str, *args: Any) -> None: ...
 
 
 @dataclass
@@ -62,7 +59,7 @@ class PhaseReport:
     malformed: int = 0
     calls: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    errors: ErrorSample = field(default_factory=ErrorSample)
     rows: int = 0  # rows in the published table after the swap
     retries: int = 0
     http_429: int = 0
@@ -79,14 +76,10 @@ class PhaseReport:
 
     @property
     def status(self) -> str:
-        if self.failed == 0:
-            return "success"
-        return "failed" if self.success == 0 else "partial"
+        return sync_status(self.success, self.failed)
 
     def note_error(self, error: Exception) -> None:
-        text = f"{type(error).__name__}: {error}"
-        if text not in self.errors and len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(text)
+        self.errors.note(f"{type(error).__name__}: {error}")
 
     def message(self, run_id: str, *, rejects_published: bool = True) -> str:
         """``rejects_published=False`` for a sync that publishes nothing, sync_rejects included:
@@ -105,7 +98,7 @@ class PhaseReport:
                 f"{self.not_tried} not tried"
             )
         if self.errors:
-            text += "; errors: " + " | ".join(self.errors)
+            text += f"; errors: {self.errors}"
         return text
 
     def problem(self, run_id: str, *, rejects_published: bool = True) -> str:
@@ -236,7 +229,7 @@ class CatalogSync:
             self._missing(staging, report, batch, records, result.rejected, at)
             self._keep_previous_rows(staging, result.rejected)
 
-        batches = _batches(self.product_codes, BATCH_SIZE)
+        batches = batched(self.product_codes, BATCH_SIZE)
         self._run_phase(report, staging, self.client.procurable_products, batches, handle)
         report.total = len(self.product_codes)
 
@@ -278,7 +271,7 @@ class CatalogSync:
             report.success += rows.num_rows
             self._missing(staging, report, batch, records, [*result.rejected, *too_precise], at)
 
-        self._run_phase(report, staging, self.client.prices, _batches(codes, BATCH_SIZE), handle)
+        self._run_phase(report, staging, self.client.prices, batched(codes, BATCH_SIZE), handle)
 
     def _stock(self, staging: Staging, report: PhaseReport, codes: list[str]) -> None:
         pairs = list(cross(codes, self.counties))
@@ -299,7 +292,7 @@ class CatalogSync:
                 staging.append("stock", stock_rows(buffer))
                 buffer.clear()
 
-        for chunk in _batches(pairs, FLUSH_ROWS):
+        for chunk in batched(pairs, FLUSH_ROWS):
             staging.append("scope_stock", _pair_keys(chunk))
         self._run_phase(report, staging, lambda pair: self.client.stock(*pair), pairs, handle)
         staging.append("stock", stock_rows(buffer))
@@ -489,11 +482,6 @@ class _Progress:
             rate,
             eta,
         )
-
-
-def _batches(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def _requested_only(records: Sequence[Any], batch: list[str] | None) -> list[Any]:

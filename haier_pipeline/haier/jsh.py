@@ -7,9 +7,9 @@ caller; the client is thread-safe and sized for ``max_workers`` concurrent calle
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import islice
 from typing import Any
 
+from haier_pipeline.batching import batched
 from haier_pipeline.haier import endpoints, records, validation
 from haier_pipeline.haier.errors import HaierProtocolError
 from haier_pipeline.haier.masking import get_logger
@@ -74,7 +74,7 @@ class JshClient(TransportClient):
         items = self._transport.call_items(url, self._products_body(None))
         return (
             reported(endpoints.JSH_PRODUCTS, records.parse_products(chunk))
-            for chunk in _chunks(items, chunk_size)
+            for chunk in batched(items, chunk_size)
         )
 
     def _products_body(self, codes: Sequence[str] | None) -> dict[str, Any]:
@@ -171,8 +171,3 @@ class JshClient(TransportClient):
         token = transport.token_from(url, reply)
         self._token_url = url
         return token
-
-
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    while chunk := list(islice(items, size)):
-        yield chunk

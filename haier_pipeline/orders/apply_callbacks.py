@@ -17,7 +17,7 @@ from pathlib import Path
 import filelock
 
 from haier_pipeline.callbacks import spool
-from haier_pipeline.orders.pusher import Log
+from haier_pipeline.runlog import Log
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.warehouse import Warehouse, utcnow
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from haier_pipeline.haier.errors import HaierError
 from haier_pipeline.haier.ylh import YlhClient
-from haier_pipeline.orders.pusher import Log
+from haier_pipeline.runlog import Log
 from haier_pipeline.storage.orders import DELIVERED_STATUSES
+from haier_pipeline.storage.outcomes import ErrorSample
 from haier_pipeline.storage.schema import DELIVERY_PHOTOS
 from haier_pipeline.storage.warehouse import Warehouse, insert_new, utcnow
 
@@ -27,11 +28,11 @@ happen. A URL past these three is stored with type NULL rather than a guess."""
 class PhotoReport:
     orders: int = 0
     new_photos: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: ErrorSample = field(default_factory=ErrorSample)
 
     def message(self) -> str:
         text = f"{self.new_photos} new photo(s) of {self.orders} delivered order(s)"
-        return text + (f"; not fetched: {' | '.join(self.errors)}" if self.errors else "")
+        return text + (f"; not fetched: {self.errors}" if self.errors else "")
 
 
 def fetch_photos(ylh: YlhClient, warehouse: Warehouse, retail_order_no: str) -> int:
@@ -62,7 +63,7 @@ def collect_photos(ylh: YlhClient, warehouse: Warehouse, log: Log) -> PhotoRepor
             report.new_photos += fetch_photos(ylh, warehouse, number)
         except HaierError as error:
             log.warning(f"{number}: photos not fetched this run: {error}")
-            report.errors.append(f"{number}: {error}")
+            report.errors.note(f"{number}: {error}")
     return report
 
 

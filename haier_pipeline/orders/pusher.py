@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import filelock
 
@@ -58,6 +58,7 @@ from haier_pipeline.orders.validation import (
     parse_order,
     record_id,
 )
+from haier_pipeline.runlog import Log
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.warehouse import SyncOutcome, Warehouse, utcnow
 
@@ -67,11 +68,6 @@ DEFAULT_LOCK_TIMEOUT_S = 600.0
 RAW_KEPT_BYTES = 10_000  # of an unreadable file, kept in sync_rejects for follow-up
 DUPLICATE = "duplicate"
 """Outcome of a second file identical to an order already at YLH (not an orders status)."""
-
-
-class Log(Protocol):
-    def info(self, msg: str, *args: Any) -> None: ...
-    def warning(self, msg: str, *args: Any) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from haier_pipeline.haier.errors import HaierError
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.records import LogisticsEvent, LogisticsNumber, ParseResult
 from haier_pipeline.haier.ylh import YlhClient
-from haier_pipeline.orders.pusher import Log
+from haier_pipeline.runlog import Log
 from haier_pipeline.storage import orders as db
+from haier_pipeline.storage.outcomes import ErrorSample, sync_status
 from haier_pipeline.storage.warehouse import SyncOutcome, Warehouse, utcnow
 
 SYNC_TYPE = "logistics"
 SO_NUMBERS_PER_CALL = 200  # 3.5 names no limit; this keeps one body well under 10 kB
-MAX_ERRORS_KEPT = 5
 
 
 @dataclass
@@ -60,26 +60,22 @@ class TrackingReport:
     new_events: int = 0
     malformed_events: int = 0
     api_calls: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: ErrorSample = field(default_factory=ErrorSample)
 
     @property
     def failed(self) -> int:
         return self.orders - self.refreshed
-
-    def note_error(self, text: str) -> None:
-        if text not in self.errors and len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(text)
 
     def message(self) -> str:
         text = f"{self.refreshed} of {self.orders} orders refreshed, {self.new_events} new events"
         if self.malformed_events:
             text += f", {self.malformed_events} malformed events in sync_rejects"
         if self.errors:
-            text += "; errors: " + " | ".join(self.errors)
+            text += f"; errors: {self.errors}"
         return text
 
     def sync_outcome(self, log_id: int, stopped_by: BaseException | None = None) -> SyncOutcome:
-        status = "success" if not self.failed else ("failed" if not self.refreshed else "partial")
+        status = sync_status(self.refreshed, self.failed)
         message = self.message()
         if stopped_by is not None:
             status = "failed"
@@ -138,7 +134,7 @@ class LogisticsTracker:
                 result = self.ylh.logistics_numbers(numbers[start : start + SO_NUMBERS_PER_CALL])
             except HaierError as error:
                 self.log.warning(f"carrier numbers (3.5) unavailable this run: {error}")
-                report.note_error(f"3.5: {error}")
+                report.errors.note(f"3.5: {error}")
                 continue
             for parcel in result.records:
                 parcels.add(parcel)
@@ -156,7 +152,7 @@ class LogisticsTracker:
         for order, result, error in call_all(self._query, tracked, self.max_workers):
             if error is not None or result is None:
                 self.log.warning(f"soId {order.so_id}: logistics not refreshed: {error}")
-                report.note_error(f"{order.so_id}: {error}")
+                report.errors.note(f"{order.so_id}: {error}")
                 continue
             report.refreshed += 1
             rows.extend(_row(order, event, parcels, now) for event in result.records)

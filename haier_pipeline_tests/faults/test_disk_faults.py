@@ -31,8 +31,8 @@ from haier_pipeline_tests.faults.harness import (
     sync_log,
 )
 
-SMALL = {"size": 120, "seed": 7}  # a 2.6 MB DuckDB file
-TMPFS_SIZE = "16m"
+SMALL = {"size": 120, "seed": 7}  # a 4 MB DuckDB file (5 MB working file, history included)
+TMPFS_SIZE = "32m"  # room for both files, a staging file and a publish copy
 CHUNK = b"\0" * 65536
 WAREHOUSE_FILES = {
     "haier.duckdb",

@@ -17,7 +17,8 @@ from typing import Any
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.orders import OrderDefaults
-from haier_pipeline.orders.pusher import Log, OrderPusher
+from haier_pipeline.orders.pusher import OrderPusher
+from haier_pipeline.runlog import Log
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.storage.warehouse import Warehouse
 

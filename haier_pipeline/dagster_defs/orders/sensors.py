@@ -16,7 +16,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from dagster import (
     DefaultSensorStatus,
@@ -28,13 +27,12 @@ from dagster import (
     sensor,
 )
 
+from haier_pipeline.batching import batched
 from haier_pipeline.callbacks.spool import PENDING
 from haier_pipeline.dagster_defs.orders.jobs import apply_callbacks, push_orders
 from haier_pipeline.dagster_defs.orders.ops import ApplyCallbacksConfig, PushOrdersConfig
 from haier_pipeline.dagster_defs.resources import CallbackSpoolResource, OrderInboxResource
 from haier_pipeline.orders.inbox import file_fingerprint, pending_files
-
-T = TypeVar("T")
 
 MAX_FILES_PER_RUN = 200
 """A burst of files is split over runs of this size, so one bad batch does not hold all."""
@@ -66,7 +64,7 @@ def order_inbox_sensor(
             ),
             tags={"haier/order_files": str(len(batch))},
         )
-        for batch in _batches(new)
+        for batch in batched(new, MAX_FILES_PER_RUN)
     ]
     return SensorResult(run_requests=requests, cursor=cursor)
 
@@ -92,7 +90,7 @@ def callback_spool_sensor(
             ),
             tags={"haier/callback_files": str(len(batch))},
         )
-        for batch in _batches(names)
+        for batch in batched(names, MAX_FILES_PER_RUN)
     ]
     return SensorResult(run_requests=requests)
 
@@ -106,10 +104,6 @@ def _fingerprints(paths: Sequence[Path]) -> dict[str, str]:
         except FileNotFoundError:
             continue
     return prints
-
-
-def _batches(items: Sequence[T]) -> list[Sequence[T]]:
-    return [items[i : i + MAX_FILES_PER_RUN] for i in range(0, len(items), MAX_FILES_PER_RUN)]
 
 
 def _digest(parts: Iterable[str]) -> str:
