@@ -221,14 +221,16 @@ class OrderPusher:
     def _handle_all(
         self, paths: Sequence[Path], catalog: Mapping[str, bool], run_id: str, report: PushReport
     ) -> None:
-        """Settled files now, in name order; files changed within the settle window at the
-        end, once they have stayed unchanged that long (at most one window's wait)."""
+        """Settled files now, in name order; files changed within the settle window that do
+        not yet hold a whole JSON order at the end, once they have stayed unchanged that long
+        (at most one window's wait). A fresh file that already parses is whole (a half-written
+        JSON object never parses), so a shop's new order is pushed at once."""
         listed = {path: info for path in paths if (info := _lstat(path)) is not None}
         now = time.time()
         fresh = {
             path: info
             for path, info in listed.items()
-            if entry_problem(info) is None and self._changing(info, now)
+            if entry_problem(info) is None and self._changing(info, now) and not _whole(path, info)
         }
         for path, info in listed.items():
             if path not in fresh:
@@ -550,3 +552,12 @@ def _lstat(path: Path) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+
+
+def _whole(path: Path, info: os.stat_result) -> bool:
+    """The file, as listed, already holds a complete JSON order document."""
+    try:
+        parse_order_bytes(read_order_bytes(path, expected=info), path.name)
+    except (InvalidOrder, RefusedEntry, ChangedWhileRead, OSError):
+        return False
+    return True
