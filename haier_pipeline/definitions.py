@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import warnings
 
-from dagster import BetaWarning, Definitions, in_process_executor
+from dagster import BetaWarning, Definitions, StaticPartitionsDefinition, in_process_executor
 
+from haier_pipeline.accounts import account_names, load_accounts
 from haier_pipeline.dagster_defs.catalog.assets import catalog
 from haier_pipeline.dagster_defs.catalog.jobs import CATALOG_JOBS
 from haier_pipeline.dagster_defs.catalog.schedules import CATALOG_SCHEDULES
 from haier_pipeline.dagster_defs.connection.jobs import CONNECTION_JOBS
+from haier_pipeline.dagster_defs.conventions import by_account
 from haier_pipeline.dagster_defs.finance.assets import FINANCE_ASSETS
 from haier_pipeline.dagster_defs.finance.checks import FINANCE_CHECKS
 from haier_pipeline.dagster_defs.finance.jobs import FINANCE_JOBS
@@ -19,6 +21,7 @@ from haier_pipeline.dagster_defs.orders.jobs import ORDER_JOBS
 from haier_pipeline.dagster_defs.orders.schedules import ORDER_SCHEDULES
 from haier_pipeline.dagster_defs.orders.sensors import ORDER_SENSORS
 from haier_pipeline.dagster_defs.resources import (
+    AccountsResource,
     BalancePolicyResource,
     CallbackSpoolResource,
     CatalogScopeResource,
@@ -45,9 +48,18 @@ def build_defs() -> Definitions:
     The in-process executor is the default for every job of the code location, including
     the implicit asset job behind "Materialize all": the catalog is one step that keeps
     dozens of calls in flight on threads, and a subprocess per step only adds start-up time.
+
+    The accounts file is read and checked here, at load: a mistake in it stops every run
+    before it starts, with one line per problem. The catalog and the balance are partitioned
+    by account.
     """
+    accounts = StaticPartitionsDefinition(account_names(load_accounts()))
     return Definitions(
-        assets=[catalog, *ORDER_ASSETS, *FINANCE_ASSETS],
+        assets=[
+            by_account(catalog, accounts),
+            *ORDER_ASSETS,
+            *(by_account(asset, accounts) for asset in FINANCE_ASSETS),
+        ],
         asset_checks=FINANCE_CHECKS,
         jobs=[*CATALOG_JOBS, *ORDER_JOBS, *FINANCE_JOBS, *CONNECTION_JOBS],
         schedules=[*CATALOG_SCHEDULES, *ORDER_SCHEDULES, *FINANCE_SCHEDULES],
@@ -61,6 +73,7 @@ def build_defs() -> Definitions:
             "order_inbox": OrderInboxResource.from_env(),
             "callback_spool": CallbackSpoolResource.from_env(),
             "balance_policy": BalancePolicyResource.from_env(),
+            "haier_accounts": AccountsResource.from_env(),
         },
     )
 

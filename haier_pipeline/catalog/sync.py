@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.batching import batched
 from haier_pipeline.catalog.concurrency import call_all
 from haier_pipeline.catalog.rows import (
@@ -128,7 +129,8 @@ class CatalogResult:
 
 
 class CatalogSync:
-    """Runs the three phases for one run id against one client and one warehouse."""
+    """Runs the three phases of one account for one run id against one client and one
+    warehouse; the account's rows are the only ones it replaces."""
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class CatalogSync:
         warehouse: Warehouse,
         run_id: str,
         *,
+        account: str = DEFAULT_ACCOUNT,
         counties: Sequence[str],
         product_codes: Sequence[str] = (),
         product_chunk: int = PRODUCT_CHUNK,
@@ -147,6 +150,7 @@ class CatalogSync:
         self.client = client
         self.warehouse = warehouse
         self.run_id = run_id
+        self.account = account
         self.counties = list(dict.fromkeys(counties))
         self.product_codes = list(dict.fromkeys(product_codes))
         self.log = log or logging.getLogger(__name__)
@@ -169,9 +173,10 @@ class CatalogSync:
             "prices": PhaseReport("prices", PRICES),
             "stock": PhaseReport("stock", STOCK),
         }
-        log_ids = self.warehouse.start_syncs(self.run_id, list(phases))
+        log_ids = self.warehouse.start_syncs(self.run_id, list(phases), self.account)
         staging = Staging(
-            self.warehouse.staging_path(self.run_id), [phase.table for phase in phases.values()]
+            self.warehouse.staging_path(self.run_id, self.account),
+            [phase.table for phase in phases.values()],
         )
         started = time.monotonic()
         calls_before = self.client.stats.calls
@@ -188,6 +193,7 @@ class CatalogSync:
                 staging.path,
                 [p.table for p in phases.values()],
                 outcomes,
+                self.account,
                 keep_outside_scope=self.targeted,
             )
         except PublishError:
@@ -502,7 +508,7 @@ def _item_keys(item: Any) -> list[str | None]:
 
 
 def _keys(table: Table, codes: Sequence[str]) -> pa.Table:
-    return pa.table({table.key[0]: pa.array(list(codes), pa.string())})
+    return pa.table({table.local_key[0]: pa.array(list(codes), pa.string())})
 
 
 def _pair_keys(pairs: Sequence[tuple[str, str]]) -> pa.Table:

@@ -2,8 +2,18 @@
 
 from datetime import timedelta
 
-from dagster import AssetSpec, FreshnessPolicy, TableColumn, TableSchema
+from dagster import (
+    AssetsDefinition,
+    AssetSpec,
+    FreshnessPolicy,
+    PartitionsDefinition,
+    RunRequest,
+    ScheduleEvaluationContext,
+    TableColumn,
+    TableSchema,
+)
 
+from haier_pipeline.accounts import account_names, load_accounts
 from haier_pipeline.storage.schema import Table
 
 OWNERS = ["team:haier-pipeline"]
@@ -48,3 +58,19 @@ def table_spec(
         freshness_policy=freshness,
         metadata=table_metadata(table),
     )
+
+
+def by_account(assets: AssetsDefinition, accounts: PartitionsDefinition) -> AssetsDefinition:
+    """The assets partitioned by account (the partition key is the account's name), so each
+    account's materializations, checks and freshness show apart in the UI."""
+    return assets.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=accounts))
+
+
+def one_run_per_account(context: ScheduleEvaluationContext) -> list[RunRequest]:
+    """A schedule's tick: one run per account, so that one account's failure or slowness
+    never holds another's up (and each shows apart in the UI)."""
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d %H:%M")
+    return [
+        RunRequest(run_key=f"{name} {day}", partition_key=name)
+        for name in account_names(load_accounts())
+    ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from dagster import (
     AssetExecutionContext,
@@ -27,11 +27,20 @@ from dagster import (
 )
 
 from haier_pipeline import environment as env
+from haier_pipeline.accounts import (
+    Account,
+    AccountsFileError,
+    account_names,
+    find_account,
+    load_accounts,
+)
 from haier_pipeline.environment import SettingError, Variable, missing_message
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.settings import JshSettings, YlhSettings
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.storage.warehouse import Warehouse
+
+T = TypeVar("T")
 
 
 def _config_value(variable: Variable[Any]) -> Any:
@@ -58,6 +67,10 @@ class EnvResource(ConfigurableResource):
     def from_env(cls) -> Any:
         return cls(**{name: _config_value(var) for name, var in cls.variables().items()})
 
+    per_account: ClassVar[bool] = False
+    """Settings an accounts file gives per account: with one, the variables are fallbacks
+    only, checked when an account needs them (``Account.value``), not at run start."""
+
     @classmethod
     def from_env_now(cls) -> Any:
         """Built from the variables' current text, for an optional resource an op builds
@@ -65,7 +78,8 @@ class EnvResource(ConfigurableResource):
         return cls(**{name: var.text() for name, var in cls.variables().items()})
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.values()
+        if not (self.per_account and env.HAIER_ACCOUNTS_FILE.text().strip()):
+            self.values()
 
     def values(self) -> dict[str, Any]:
         """Every declared field as its typed value; a Failure of one line names what is wrong."""
@@ -79,6 +93,15 @@ class EnvResource(ConfigurableResource):
             raise Failure(description=str(problem), allow_retries=False) from None
 
 
+def _of_account(account: Account | None, read: Callable[[], T]) -> T:
+    """An account's setting, or a Failure of one line naming the account and the problem."""
+    try:
+        return read()
+    except SettingError as problem:
+        where = f"account {account.name} ({account.origin}): " if account else ""
+        raise Failure(description=f"{where}{problem}", allow_retries=False) from None
+
+
 def _fields_of(settings_class: type[Any], values: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(settings_class)}
     return {name: value for name, value in values.items() if name in names}
@@ -86,6 +109,8 @@ def _fields_of(settings_class: type[Any], values: dict[str, Any]) -> dict[str, A
 
 class HaierApiResource(EnvResource):
     """The JSH open platform account: OAuth2 client credentials and the customer's passwords."""
+
+    per_account = True
 
     base_url: Annotated[str, env.HAIER_BASE_URL] = ""
     token_url: Annotated[str, env.HAIER_TOKEN_URL] = ""
@@ -102,26 +127,62 @@ class HaierApiResource(EnvResource):
     max_workers: int = 32
     """Haier calls in flight at once: enough that the rate limit, not latency, sets the pace."""
 
-    def settings(self) -> JshSettings:
-        return JshSettings(**_fields_of(JshSettings, self.values()))
+    def settings(self, account: Account | None = None) -> JshSettings:
+        """This resource's settings, or those of an account of the accounts file."""
+        if account is None or account.from_environment:
+            return JshSettings(**_fields_of(JshSettings, self.values()))
+        return _of_account(account, account.jsh_settings)
 
     @contextlib.contextmanager
-    def client(self) -> Iterator[JshClient]:
-        with JshClient(self.settings(), max_workers=self.max_workers) as client:
+    def client(self, account: Account | None = None) -> Iterator[JshClient]:
+        with JshClient(self.settings(account), max_workers=self.max_workers) as client:
             yield client
 
 
 class CatalogScopeResource(EnvResource):
     """Which products and counties a catalog sync covers."""
 
+    per_account = True
+
     county_codes: Annotated[str, env.HAIER_COUNTY_CODES] = ""
     product_codes: Annotated[str, env.HAIER_PRODUCT_CODES] = ""
 
-    def counties(self) -> list[str]:
-        return list(self.values()["county_codes"])
+    def counties(self, account: Account | None = None) -> list[str]:
+        if account is None or account.from_environment:
+            return list(self.values()["county_codes"])
+        return _of_account(account, account.county_codes)
 
-    def products(self) -> list[str]:
-        return list(self.values()["product_codes"])
+    def products(self, account: Account | None = None) -> list[str]:
+        if account is None or account.from_environment:
+            return list(self.values()["product_codes"])
+        return _of_account(account, account.product_codes)
+
+
+class AccountsResource(EnvResource):
+    """The Haier accounts (HAIER_ACCOUNTS_FILE; without it, ``default`` from HAIER_*).
+
+    A partitioned run serves the account its partition names; a run that names none serves
+    every account. The file was checked when the definitions loaded; it is read again here
+    so that a run uses the file as it is when it starts.
+    """
+
+    file: Annotated[str, env.HAIER_ACCOUNTS_FILE] = ""
+
+    def accounts(self) -> tuple[Account, ...]:
+        try:
+            return load_accounts(self.file)
+        except AccountsFileError as problem:
+            raise Failure(description=str(problem), allow_retries=False) from None
+
+    def for_run(self, context: OpExecutionContext | AssetExecutionContext) -> list[Account]:
+        """The partition's account, or every account when the run names no partition."""
+        accounts = self.accounts()
+        if not context.has_partition_key:
+            return list(accounts)
+        return [_of_account(None, lambda: find_account(accounts, context.partition_key))]
+
+    def names(self) -> list[str]:
+        return account_names(self.accounts())
 
 
 class WarehouseResource(EnvResource):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.warehouse import SyncOutcome, Warehouse, utcnow
@@ -27,9 +28,12 @@ class BalanceSnapshot:
     api_calls: int
 
 
-def snapshot_balance(jsh: JshClient, warehouse: Warehouse, run_id: str) -> BalanceSnapshot:
-    """One balance call, appended to account_balance with one sync_log row of type balance."""
-    log_id = warehouse.start_sync(run_id, SYNC_TYPE)
+def snapshot_balance(
+    jsh: JshClient, warehouse: Warehouse, run_id: str, account: str = DEFAULT_ACCOUNT
+) -> BalanceSnapshot:
+    """One balance call of the account, appended to account_balance with one sync_log row of
+    type balance."""
+    log_id = warehouse.start_sync(run_id, SYNC_TYPE, account)
     calls_before = jsh.stats.calls
     try:
         result = jsh.balance()
@@ -46,10 +50,17 @@ def snapshot_balance(jsh: JshClient, warehouse: Warehouse, run_id: str) -> Balan
             for record in result.records
         ]
         with warehouse.transaction(publish=False) as con:
-            db.append_balances(con, rows)
+            db.append_balances(con, rows, account)
             for reject in result.rejected:
                 db.add_reject(
-                    con, run_id, SYNC_TYPE, reject.key or "", reject.reason, reject.raw, fetched_at
+                    con,
+                    run_id,
+                    SYNC_TYPE,
+                    reject.key or "",
+                    reject.reason,
+                    reject.raw,
+                    fetched_at,
+                    account,
                 )
     except BaseException as error:
         message = f"stopped by {type(error).__name__}: {error}"

@@ -22,26 +22,29 @@ import duckdb
 from haier_pipeline.storage.schema import History
 
 
-def follow_current(con: duckdb.DuckDBPyConnection, history: History, at: datetime) -> int:
-    """Close changed and vanished states, open new ones; returns how many rows were opened."""
+def follow_current(
+    con: duckdb.DuckDBPyConnection, history: History, at: datetime, account: str
+) -> int:
+    """Close changed and vanished states of one account, open its new ones; returns how many
+    rows were opened. Other accounts' rows are not read, let alone changed."""
     h = history.table.name
     keys = ", ".join(history.key)
     cols = ", ".join((*history.key, *history.state))
     on_key = " AND ".join(f"h.{k} = gone.{k}" for k in history.key)
     con.execute(
-        f"UPDATE {h} AS h SET valid_to = ? FROM ("
-        f"SELECT {cols} FROM {h} WHERE valid_to IS NULL "
-        f"EXCEPT SELECT {cols} FROM {history.current.name}) AS gone "
+        f"UPDATE {h} AS h SET valid_to = $at FROM ("
+        f"SELECT {cols} FROM {h} WHERE valid_to IS NULL AND account = $account "
+        f"EXCEPT SELECT {cols} FROM {history.current.name} WHERE account = $account) AS gone "
         f"WHERE h.valid_to IS NULL AND {on_key}",
-        [at],
+        {"at": at, "account": account},
     )
     [(opened,)] = con.execute(
         f"INSERT INTO {h} ({cols}, valid_from, valid_to) "
-        f"SELECT {cols}, ?, NULL FROM ("
-        f"SELECT {cols} FROM {history.current.name} "
-        f"EXCEPT SELECT {cols} FROM {h} WHERE valid_to IS NULL) "
+        f"SELECT {cols}, $at, NULL FROM ("
+        f"SELECT {cols} FROM {history.current.name} WHERE account = $account "
+        f"EXCEPT SELECT {cols} FROM {h} WHERE valid_to IS NULL AND account = $account) "
         f"ORDER BY {keys}",
-        [at],
+        {"at": at, "account": account},
     ).fetchall()
     return int(opened)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.storage.schema import ACCOUNT_BALANCE, LOGISTICS_EVENTS
 from haier_pipeline.storage.warehouse import insert_new
 
@@ -69,19 +70,21 @@ class OrderFacts:
     online_no: str | None = None
     total_amt: Decimal | None = None
     county_code: str | None = None
+    account: str = DEFAULT_ACCOUNT
 
 
 @dataclass(frozen=True)
 class TrackedOrder:
     so_id: str
     retail_order_no: str
+    account: str = DEFAULT_ACCOUNT
 
 
 _SAVE = f"""
-INSERT INTO orders (so_id, online_no, total_amt, county_code, source_file, status,
+INSERT INTO orders (account, so_id, online_no, total_amt, county_code, source_file, status,
     retail_order_no, last_error, push_attempts, received_at, pushed_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (so_id) DO UPDATE SET
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (account, so_id) DO UPDATE SET
     online_no = coalesce(excluded.online_no, online_no),
     total_amt = coalesce(excluded.total_amt, total_amt),
     county_code = coalesce(excluded.county_code, county_code),
@@ -114,6 +117,7 @@ def save_order(
     con.execute(
         _SAVE,
         [
+            facts.account,
             facts.so_id,
             facts.online_no,
             facts.total_amt,
@@ -130,18 +134,25 @@ def save_order(
     )
 
 
-def stored_order(con: duckdb.DuckDBPyConnection, so_id: str) -> StoredOrder | None:
+def stored_order(
+    con: duckdb.DuckDBPyConnection, so_id: str, account: str = DEFAULT_ACCOUNT
+) -> StoredOrder | None:
     row = con.execute(
         "SELECT so_id, status, retail_order_no, coalesce(push_attempts, 0), source_file "
-        "FROM orders WHERE so_id = ?",
-        [so_id],
+        "FROM orders WHERE account = ? AND so_id = ?",
+        [account, so_id],
     ).fetchone()
     return None if row is None else StoredOrder(row[0], row[1], row[2], int(row[3]), row[4])
 
 
-def procurable_products(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
-    """products.is_procurable by code, as the last catalog sync left it."""
-    rows = con.execute("SELECT product_code, coalesce(is_procurable, false) FROM products")
+def procurable_products(
+    con: duckdb.DuckDBPyConnection, account: str = DEFAULT_ACCOUNT
+) -> dict[str, bool]:
+    """products.is_procurable by code, as the account's last catalog sync left it."""
+    rows = con.execute(
+        "SELECT product_code, coalesce(is_procurable, false) FROM products WHERE account = ?",
+        [account],
+    )
     return dict(rows.fetchall())
 
 
@@ -153,49 +164,57 @@ def add_reject(
     reason: str,
     raw: str | None,
     now: datetime,
+    account: str = DEFAULT_ACCOUNT,
 ) -> None:
     """A record with no orders row of its own, kept with its reason: an order file without a
     valid soId, an inbox entry that was not read (``raw`` None: its content is never stored),
     or a second file for an soId already pushed."""
     con.execute(
-        "INSERT INTO sync_rejects (run_id, sync_type, record_key, reason, raw, rejected_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [run_id, sync_type, record_key, reason, raw, now],
+        "INSERT INTO sync_rejects (account, run_id, sync_type, record_key, reason, raw, "
+        "rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [account, run_id, sync_type, record_key, reason, raw, now],
     )
 
 
 # -- logistics -------------------------------------------------------------------------
 
 
-def orders_to_track(con: duckdb.DuckDBPyConnection) -> list[TrackedOrder]:
-    """Pushed or confirmed orders whose parcels have not reached the customer yet."""
+def orders_to_track(
+    con: duckdb.DuckDBPyConnection, account: str = DEFAULT_ACCOUNT
+) -> list[TrackedOrder]:
+    """The account's pushed or confirmed orders whose parcels have not reached the customer."""
     rows = con.execute(
         f"SELECT so_id, retail_order_no FROM orders WHERE status IN {(PUSHED, CONFIRMED)!r} "
-        "AND retail_order_no IS NOT NULL "
-        f"AND coalesce(logistics_status, '') NOT IN {DELIVERED_STATUSES!r} ORDER BY so_id"
+        "AND retail_order_no IS NOT NULL AND account = ? "
+        f"AND coalesce(logistics_status, '') NOT IN {DELIVERED_STATUSES!r} ORDER BY so_id",
+        [account],
     ).fetchall()
-    return [TrackedOrder(so_id, number) for so_id, number in rows]
+    return [TrackedOrder(so_id, number, account) for so_id, number in rows]
 
 
 def add_logistics_events(
-    con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+    account: str = DEFAULT_ACCOUNT,
 ) -> int:
-    """Store events not seen before and move each order to its latest status; returns new rows.
+    """Store events of the account's orders not seen before and move each order to its
+    latest status; returns new rows.
 
     Keys repeated within ``rows`` (one event listed twice by Haier) are stored once.
     """
-    unique = {(r["so_id"], r["logistics_no"], r["status"]): r for r in rows}
+    unique = {(r["so_id"], r["logistics_no"], r["status"]): {**r, "account": account} for r in rows}
     if not unique:
         return 0
     added = insert_new(con, LOGISTICS_EVENTS, LOGISTICS_EVENTS.to_arrow(list(unique.values())))
     so_ids = sorted({r["so_id"] for r in unique.values()})
     con.execute(
-        "UPDATE orders SET logistics_status = latest.status, updated_at = ? FROM ("
+        "UPDATE orders SET logistics_status = latest.status, updated_at = $now FROM ("
         "  SELECT so_id, arg_max(status, status_time) AS status FROM logistics_events"
-        "  WHERE so_id IN (SELECT unnest(?)) GROUP BY so_id"
-        ") AS latest WHERE orders.so_id = latest.so_id "
+        "  WHERE account = $account AND so_id IN (SELECT unnest($so_ids)) GROUP BY so_id"
+        ") AS latest WHERE orders.account = $account AND orders.so_id = latest.so_id "
         "AND orders.logistics_status IS DISTINCT FROM latest.status",
-        [now, so_ids],
+        {"now": now, "account": account, "so_ids": so_ids},
     )
     return added
 
@@ -247,17 +266,22 @@ def after_callback(
     return new_status, None if new_status == CONFIRMED else last_error
 
 
-def orders_for_platform_order_no(con: duckdb.DuckDBPyConnection, number: str) -> list[str]:
+def orders_for_platform_order_no(
+    con: duckdb.DuckDBPyConnection, number: str, account: str = DEFAULT_ACCOUNT
+) -> list[str]:
     """The orders a callback's PlatformOrderNo names: our soId, else our onlineNo.
 
     haier-api.md only says "our order number". We send both soId (unique per sub-order) and
     onlineNo (the platform order, 3.1); a soId match is exact, an onlineNo match covers every
     sub-order of that platform order.
     """
-    rows = con.execute("SELECT so_id FROM orders WHERE so_id = ?", [number]).fetchall()
+    rows = con.execute(
+        "SELECT so_id FROM orders WHERE account = ? AND so_id = ?", [account, number]
+    ).fetchall()
     if not rows:
         rows = con.execute(
-            "SELECT so_id FROM orders WHERE online_no = ? ORDER BY so_id", [number]
+            "SELECT so_id FROM orders WHERE account = ? AND online_no = ? ORDER BY so_id",
+            [account, number],
         ).fetchall()
     return [row[0] for row in rows]
 
@@ -270,8 +294,10 @@ def apply_callback(
     ext_order_no: str | None,
     fail_msg: str,
     now: datetime,
+    account: str = DEFAULT_ACCOUNT,
 ) -> None:
-    """Set the orders' status and last_error from one callback by ``after_callback``.
+    """Set the account's orders' status and last_error from one callback by
+    ``after_callback``.
 
     Read and write happen in the caller's transaction, under the warehouse's writer lock, so
     no other writer moves the order in between.
@@ -279,38 +305,52 @@ def apply_callback(
     after_callback(PUSHED, None, method, state, fail_msg)  # refuses an unknown (method, State)
     for so_id in so_ids:
         row = con.execute(
-            "SELECT status, last_error FROM orders WHERE so_id = ?", [so_id]
+            "SELECT status, last_error FROM orders WHERE account = ? AND so_id = ?",
+            [account, so_id],
         ).fetchone()
         if row is None:
             continue
         status, last_error = after_callback(row[0], row[1], method, state, fail_msg)
         con.execute(
             "UPDATE orders SET status = ?, last_error = ?, "
-            "ext_order_no = coalesce(?, ext_order_no), updated_at = ? WHERE so_id = ?",
-            [status, last_error, ext_order_no, now, so_id],
+            "ext_order_no = coalesce(?, ext_order_no), updated_at = ? "
+            "WHERE account = ? AND so_id = ?",
+            [status, last_error, ext_order_no, now, account, so_id],
         )
 
 
 # -- balance -------------------------------------------------------------------------------
 
 
-def append_balances(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Append one snapshot (all rows share fetched_at); a repeated snapshot adds nothing."""
-    return insert_new(con, ACCOUNT_BALANCE, ACCOUNT_BALANCE.to_arrow(rows))
+def append_balances(
+    con: duckdb.DuckDBPyConnection,
+    rows: Sequence[Mapping[str, Any]],
+    account: str = DEFAULT_ACCOUNT,
+) -> int:
+    """Append one snapshot of the account (all rows share fetched_at); a repeated snapshot
+    adds nothing."""
+    stamped = [{**row, "account": account} for row in rows]
+    return insert_new(con, ACCOUNT_BALANCE, ACCOUNT_BALANCE.to_arrow(stamped))
 
 
-def latest_balances(con: duckdb.DuckDBPyConnection) -> dict[str, Decimal]:
-    """Balance per sale group in the most recent snapshot."""
+def latest_balances(
+    con: duckdb.DuckDBPyConnection, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Decimal]:
+    """Balance per sale group in the account's most recent snapshot."""
     rows = con.execute(
-        "SELECT sale_group_code, balance FROM account_balance "
-        "WHERE fetched_at = (SELECT max(fetched_at) FROM account_balance) ORDER BY 1"
+        "SELECT sale_group_code, balance FROM account_balance WHERE account = $account "
+        "AND fetched_at = (SELECT max(fetched_at) FROM account_balance WHERE account = $account) "
+        "ORDER BY 1",
+        {"account": account},
     ).fetchall()
     return dict(rows)
 
 
-def unconfirmed_total(con: duckdb.DuckDBPyConnection) -> Decimal:
-    """What Haier may still debit: total_amt of orders pushed and not yet confirmed."""
+def unconfirmed_total(con: duckdb.DuckDBPyConnection, account: str = DEFAULT_ACCOUNT) -> Decimal:
+    """What Haier may still debit the account: total_amt of its orders pushed and not yet
+    confirmed."""
     row = con.execute(
-        f"SELECT coalesce(sum(total_amt), 0) FROM orders WHERE status = '{PUSHED}'"
+        f"SELECT coalesce(sum(total_amt), 0) FROM orders WHERE status = '{PUSHED}' AND account = ?",
+        [account],
     ).fetchone()
     return Decimal(row[0]) if row else Decimal(0)

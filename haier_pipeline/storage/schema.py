@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.haier import fields
 
 MONEY = pa.decimal128(18, 2)
@@ -97,6 +98,11 @@ class Table:
     enforce_key: bool = True
 
     @property
+    def local_key(self) -> tuple[str, ...]:
+        """The key within one account: what a sync of one account stages and replaces."""
+        return tuple(k for k in self.key if k != ACCOUNT.name)
+
+    @property
     def columns(self) -> tuple[tuple[str, pa.DataType], ...]:
         """(name, Arrow type) pairs."""
         return tuple((c.name, c.type) for c in self.fields)
@@ -118,9 +124,15 @@ class Table:
         return found
 
     def to_arrow(self, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-        """Rows as an Arrow table of this schema: exact decimals, tz-aware times, for bulk loads."""
+        """Rows as an Arrow table of this schema: exact decimals, tz-aware times, for bulk loads.
+
+        A row that names no account is the default account's, as every row was before
+        accounts existed."""
         schema = self.arrow_schema
-        return pa.table({n: [row.get(n) for row in rows] for n in schema.names}, schema=schema)
+        missing = {ACCOUNT.name: DEFAULT_ACCOUNT}
+        return pa.table(
+            {n: [row.get(n, missing.get(n)) for row in rows] for n in schema.names}, schema=schema
+        )
 
     def ddl(self, name: str | None = None) -> str:
         """CREATE TABLE statement; ``name`` lets the publisher build a replacement beside it."""
@@ -181,11 +193,12 @@ VALID_TO = Column(
 
 
 def history_of(current: Table, name: str, state: Sequence[str], description: str) -> History:
-    """A history table keyed like ``current`` plus valid_from, sharing its column declarations."""
-    columns = tuple(current.field(n) for n in (*current.key, *state))
+    """A history table keyed like ``current`` plus valid_from, sharing its column declarations
+    (the account last, as in every table: ``SELECT *`` reads as before accounts existed)."""
+    columns = tuple(current.field(n) for n in (*current.local_key, *state))
     table = Table(
         name,
-        (*columns, VALID_FROM, VALID_TO),
+        (*columns, VALID_FROM, VALID_TO, ACCOUNT),
         (*current.key, VALID_FROM.name),
         description,
         enforce_key=False,
@@ -194,6 +207,13 @@ def history_of(current: Table, name: str, state: Sequence[str], description: str
 
 
 SYNCED_AT = "When the pipeline received this row from Haier."
+
+ACCOUNT = Column(
+    "account",
+    pa.string(),
+    "The Haier account the row belongs to: its name in HAIER_ACCOUNTS_FILE, or "
+    f"'{DEFAULT_ACCOUNT}' for the account of the HAIER_* variables.",
+)
 
 PRODUCT_CODE = col("product_code", pa.string(), "Haier product code.", haier=fields.PRODUCT)
 COUNTY_CODE = Column(
@@ -225,8 +245,9 @@ PRODUCTS = Table(
             haier=fields.PRODUCT,
         ),
         Column("synced_at", TS, SYNCED_AT),
+        ACCOUNT,
     ),
-    ("product_code",),
+    ("account", "product_code"),
     "Haier products this customer may buy (and requested ones it may not, with the reason).",
 )
 
@@ -271,8 +292,9 @@ PRICES = Table(
             haier=fields.PRICE,
         ),
         Column("synced_at", TS, SYNCED_AT),
+        ACCOUNT,
     ),
-    ("product_code",),
+    ("account", "product_code"),
     "Supply and invoice price per product; supply_price is NULL when no price is in force.",
 )
 
@@ -329,8 +351,9 @@ STOCK = Table(
         ),
         Column("warehouse_count", pa.int32(), "How many warehouses Haier listed for the county."),
         Column("synced_at", TS, SYNCED_AT),
+        ACCOUNT,
     ),
-    ("product_code", "county_code"),
+    ("account", "product_code", "county_code"),
     "Available stock per procurable product and county, summed over the warehouses that serve it.",
 )
 
@@ -352,8 +375,9 @@ SYNC_LOG = Table(
         Column("message", pa.string(), "What happened, in one line."),
         Column("started_at", TS, "When the sync started."),
         Column("completed_at", TS, "When the sync ended (its tables were published)."),
+        ACCOUNT,
     ),
-    ("id",),
+    ("account", "id"),
     "One row per sync type per run: processing while it runs, then success, partial or failed.",
 )
 
@@ -366,6 +390,7 @@ SYNC_REJECTS = Table(
         Column("reason", pa.string(), "Why it was not loaded."),
         Column("raw", pa.string(), "The record as Haier sent it (empty when the call failed)."),
         Column("rejected_at", TS, "When it was rejected."),
+        ACCOUNT,
     ),
     (),
     "Records a sync could not load, with the reason and the record as Haier sent it.",
@@ -392,8 +417,9 @@ ORDERS = Table(
         Column("pushed_at", TS, "When YLH accepted the push."),
         Column("updated_at", TS, "When the row last changed."),
         Column("logistics_status", pa.string(), "Latest logistics status."),
+        ACCOUNT,
     ),
-    ("so_id",),
+    ("account", "so_id"),
     "Every paid order seen in the inbox and what became of it at Haier.",
 )
 
@@ -415,8 +441,9 @@ LOGISTICS_EVENTS = Table(
         col("status_time", TS, "When the status was reached.", haier=fields.LOGISTICS_EVENT),
         Column("source", pa.string(), "cloud_warehouse, zhihuibao or third_party."),
         Column("recorded_at", TS, "When the pipeline recorded the event."),
+        ACCOUNT,
     ),
-    ("so_id", "logistics_no", "status"),
+    ("account", "so_id", "logistics_no", "status"),
     "Logistics milestones of pushed orders, one row per parcel and status.",
 )
 
@@ -429,8 +456,9 @@ ACCOUNT_BALANCE = Table(
         col("payer_account_code", pa.string(), "Payer account code.", haier=fields.BALANCE),
         col("payer_account_name", pa.string(), "Payer account name.", haier=fields.BALANCE),
         col("balance", MONEY, "Payer account balance.", unit="yuan", haier=fields.BALANCE),
+        ACCOUNT,
     ),
-    ("sale_group_code", "fetched_at"),
+    ("account", "sale_group_code", "fetched_at"),
     "Payer account balance snapshots, appended by balance_snapshot.",
 )
 
@@ -480,16 +508,17 @@ CATALOG = View(
         _synced(PRODUCTS, "product_synced_at"),
         _synced(PRICES, "price_synced_at"),
         _synced(STOCK, "stock_synced_at"),
+        ACCOUNT,
     ),
     """
 SELECT p.product_code, s.county_code, p.product_model, p.product_group, p.brand,
        r.supply_price, r.invoice_price, r.direct_discount_rate, r.rebate_money,
        s.stock_qty, s.expected_delivery_date, s.delivery_hours, s.is_transfer,
        p.synced_at AS product_synced_at, r.synced_at AS price_synced_at,
-       s.synced_at AS stock_synced_at
+       s.synced_at AS stock_synced_at, p.account
 FROM products p
-JOIN stock s ON s.product_code = p.product_code
-LEFT JOIN prices r ON r.product_code = p.product_code
+JOIN stock s ON s.account = p.account AND s.product_code = p.product_code
+LEFT JOIN prices r ON r.account = p.account AND r.product_code = p.product_code
 WHERE p.is_procurable
 """,
     "One row per procurable product and county: what it is, what it costs, how many can be "
@@ -527,6 +556,7 @@ PRICE_CHANGES = View(
             "(new − old) / old invoice price; NULL when either is NULL or old is 0.",
             unit="percent",
         ),
+        ACCOUNT,
     ),
     """
 SELECT n.product_code, p.product_model, p.brand, n.valid_from AS changed_at,
@@ -535,10 +565,12 @@ SELECT n.product_code, p.product_model, p.brand, n.valid_from AS changed_at,
        CAST(100 * (n.supply_price - o.supply_price) / nullif(o.supply_price, 0)
             AS DECIMAL(9,2)) AS supply_change_pct,
        CAST(100 * (n.invoice_price - o.invoice_price) / nullif(o.invoice_price, 0)
-            AS DECIMAL(9,2)) AS invoice_change_pct
+            AS DECIMAL(9,2)) AS invoice_change_pct,
+       n.account
 FROM price_history n
-JOIN price_history o ON o.product_code = n.product_code AND o.valid_to = n.valid_from
-LEFT JOIN products p ON p.product_code = n.product_code
+JOIN price_history o ON o.account = n.account AND o.product_code = n.product_code
+    AND o.valid_to = n.valid_from
+LEFT JOIN products p ON p.account = n.account AND p.product_code = n.product_code
 WHERE o.supply_price IS DISTINCT FROM n.supply_price
    OR o.invoice_price IS DISTINCT FROM n.invoice_price
 """,
@@ -574,8 +606,9 @@ DELIVERY_PHOTOS = Table(
         ),
         Column("position", pa.int32(), "The photo's position in YLH's answer, from 0."),
         Column("fetched_at", TS, "When the photos were fetched from YLH."),
+        ACCOUNT,
     ),
-    ("retail_order_no", "image_url"),
+    ("account", "retail_order_no", "image_url"),
     "Delivery and installation photos of delivered orders (YLH 3.4), one row per photo.",
 )
 

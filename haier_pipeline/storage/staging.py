@@ -21,7 +21,10 @@ from haier_pipeline.storage.schema import SYNC_REJECTS, Table
 
 
 class Staging:
-    """One run's staging tables: rows fetched, keys in scope, records rejected."""
+    """One run's staging tables for one account: rows fetched, keys in scope, records rejected.
+
+    The rows carry no account (it is NULL here); ``publish_catalog`` stamps the account the
+    run syncs, so no row can be published under another account's name."""
 
     def __init__(self, path: Path, tables: Sequence[Table]) -> None:
         self.path = path
@@ -32,7 +35,7 @@ class Staging:
         for table in (*tables, SYNC_REJECTS):
             self._create(table.name, table.arrow_schema)
         for table in tables:
-            key_schema = pa.schema([table.arrow_schema.field(k) for k in table.key])
+            key_schema = pa.schema([table.arrow_schema.field(k) for k in table.local_key])
             self._create(f"scope_{table.name}", key_schema)
 
     def _create(self, name: str, schema: pa.Schema) -> None:

@@ -38,9 +38,12 @@ import duckdb
 import filelock
 import pyarrow as pa
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.durable import fsync_dir
 from haier_pipeline.storage.history import follow_current, seed_from_current
 from haier_pipeline.storage.schema import (
+    ACCOUNT,
+    ALL_TABLES,
     HISTORIES,
     PIPELINE_SCHEMA,
     SCHEMA_FINGERPRINT,
@@ -180,21 +183,23 @@ class Warehouse:
 
     # -- sync_log ---------------------------------------------------------------------
 
-    def start_sync(self, run_id: str, sync_type: str) -> int:
+    def start_sync(self, run_id: str, sync_type: str, account: str = DEFAULT_ACCOUNT) -> int:
         """Open a sync_log row as ``processing`` and publish it, so a running sync is visible."""
-        return self.start_syncs(run_id, [sync_type])[sync_type]
+        return self.start_syncs(run_id, [sync_type], account)[sync_type]
 
-    def start_syncs(self, run_id: str, sync_types: Sequence[str]) -> dict[str, int]:
+    def start_syncs(
+        self, run_id: str, sync_types: Sequence[str], account: str = DEFAULT_ACCOUNT
+    ) -> dict[str, int]:
         """Open one row per sync type in one transaction: one publish, not one per row."""
         ids: dict[str, int] = {}
         with self.transaction() as con:
             for sync_type in sync_types:
                 [(log_id,)] = con.execute(
-                    f"INSERT INTO {SYNC_LOG.name} (id, run_id, sync_type, status, total_count, "
-                    "success_count, failed_count, api_calls, message, started_at) "
-                    "VALUES (nextval('sync_log_id_seq'), ?, ?, 'processing', 0, 0, 0, 0, NULL, ?) "
-                    "RETURNING id",
-                    [run_id, sync_type, utcnow()],
+                    f"INSERT INTO {SYNC_LOG.name} (account, id, run_id, sync_type, status, "
+                    "total_count, success_count, failed_count, api_calls, message, started_at) "
+                    "VALUES (?, nextval('sync_log_id_seq'), ?, ?, 'processing', 0, 0, 0, 0, "
+                    "NULL, ?) RETURNING id",
+                    [account, run_id, sync_type, utcnow()],
                 ).fetchall()
                 ids[sync_type] = int(log_id)
         return ids
@@ -237,9 +242,10 @@ class Warehouse:
             self._remove_run_files(run)
         return len(stale)
 
-    def staging_path(self, run_id: str) -> Path:
-        """The file a run stages its extraction in (``staging.py``)."""
-        return self.staging_dir / f"{run_id}.duckdb"
+    def staging_path(self, run_id: str, account: str = DEFAULT_ACCOUNT) -> Path:
+        """The file a run stages one account's extraction in (``staging.py``): a run that
+        syncs every account syncs them side by side."""
+        return self.staging_dir / f"{run_id}.{account}.duckdb"
 
     @contextlib.contextmanager
     def run_claim(self, run_id: str) -> Iterator[None]:
@@ -281,8 +287,8 @@ class Warehouse:
         return claim.exists() and _claim_held(claim)
 
     def _remove_run_files(self, run_id: str) -> None:
-        staging = self.staging_path(run_id)
-        for path in (staging, Path(f"{staging}.wal"), self._claim_path(run_id)):
+        staged = self.staging_dir.glob(f"{run_id}.*.duckdb*")  # every account's, and its .wal
+        for path in (*staged, self._claim_path(run_id)):
             path.unlink(missing_ok=True)
 
     # -- bulk writes ----------------------------------------------------------------------
@@ -292,11 +298,13 @@ class Warehouse:
         staging_path: Path,
         tables: Sequence[Table],
         outcomes: Sequence[SyncOutcome],
+        account: str = DEFAULT_ACCOUNT,
         *,
         keep_outside_scope: bool = False,
     ) -> dict[str, int]:
-        """Swap the staged catalog tables in, bring their histories in step and close their
-        sync_log rows, in one transaction: no reader sees new tables with old history.
+        """Swap the staged catalog tables of one account in, bring their histories in step
+        and close their sync_log rows, in one transaction: no reader sees new tables with old
+        history. Other accounts' rows are carried over untouched.
 
         Rows are replaced for every key the sync covered (its *scope*). A key in scope that
         could not be fetched this time (the call failed after its retries) keeps its previous
@@ -317,12 +325,15 @@ class Warehouse:
                 with atomic(con):
                     at = utcnow()  # the sync's time: valid_from/valid_to and completed_at
                     for table in tables:
-                        counts[table.name] = _swap_table(con, table, keep_outside_scope)
+                        counts[table.name] = _swap_table(con, table, account, keep_outside_scope)
                     for history in HISTORIES:
                         if history.current.name in swapped:
-                            counts[history.table.name] = follow_current(con, history, at)
+                            opened = follow_current(con, history, at, account)
+                            counts[history.table.name] = opened
                     con.execute(
-                        f"INSERT INTO {SYNC_REJECTS.name} SELECT * FROM stg.{SYNC_REJECTS.name}"
+                        f"INSERT INTO {SYNC_REJECTS.name} SELECT * REPLACE (?::VARCHAR AS "
+                        f"{ACCOUNT.name}) FROM stg.{SYNC_REJECTS.name}",
+                        [account],
                     )
                     for outcome in outcomes:
                         _close_sync_row(con, outcome, at)
@@ -520,21 +531,33 @@ def _close_sync_row(
     )
 
 
-def _swap_table(con: duckdb.DuckDBPyConnection, table: Table, keep_outside_scope: bool) -> int:
+def _swap_table(
+    con: duckdb.DuckDBPyConnection, table: Table, account: str, keep_outside_scope: bool
+) -> int:
     """Build the new table beside the old one, then drop and rename, inside the caller's
     transaction. Deleting and re-inserting a million keyed rows instead made the COMMIT
-    alone take 6 s (measured by benchmarks/load_stock.py); building afresh takes 2.6 s."""
-    keys = ", ".join(table.key)
+    alone take 6 s (measured by benchmarks/load_stock.py); building afresh takes 2.6 s.
+
+    Other accounts' rows are copied as they are; the staged rows (which carry no account)
+    are stamped with ``account``."""
+    keys = ", ".join(table.local_key)
     fresh = f"{table.name}__new"
+    mine = f"(SELECT * FROM {table.name} WHERE {ACCOUNT.name} = ?)"
     con.execute(table.ddl(fresh))
     con.execute(
-        f"INSERT INTO {fresh} SELECT * FROM stg.{table.name} "
-        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY synced_at DESC) = 1"
+        f"INSERT INTO {fresh} SELECT * FROM {table.name} WHERE {ACCOUNT.name} <> ?", [account]
     )
     in_scope = "" if keep_outside_scope else f"SEMI JOIN stg.scope_{table.name} USING ({keys}) "
     con.execute(
-        f"INSERT INTO {fresh} SELECT t.* FROM {table.name} t "
-        f"{in_scope}ANTI JOIN stg.{table.name} USING ({keys})"
+        f"INSERT INTO {fresh} SELECT * REPLACE (?::VARCHAR AS {ACCOUNT.name}) "
+        f"FROM stg.{table.name} "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY synced_at DESC) = 1",
+        [account],
+    )
+    con.execute(
+        f"INSERT INTO {fresh} SELECT t.* FROM {mine} t "
+        f"{in_scope}ANTI JOIN stg.{table.name} USING ({keys})",
+        [account],
     )
     con.execute(f"DROP TABLE {table.name}")
     con.execute(f"ALTER TABLE {fresh} RENAME TO {table.name}")
@@ -612,6 +635,8 @@ def _set_up_schema(con: duckdb.DuckDBPyConnection) -> None:
     if current == [(SCHEMA_FINGERPRINT,)]:
         return
     with atomic(con):
+        for table in ALL_TABLES:
+            _add_account_column(con, table)
         for statement in schema_statements():
             con.execute(statement)
         for history in HISTORIES:
@@ -620,6 +645,43 @@ def _set_up_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             f"INSERT INTO {PIPELINE_SCHEMA.name} VALUES (?, ?)", [SCHEMA_FINGERPRINT, utcnow()]
         )
+
+
+def _add_account_column(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Give a table of a single-account file its ``account`` column, every row ``default``.
+
+    The column is part of the key, and DuckDB cannot change a primary key in place, so the
+    table is rebuilt under its declaration (inside the caller's transaction: all or
+    nothing). A column the declaration does not know would be lost, so it stops the set-up.
+    """
+    if ACCOUNT not in table.fields:
+        return
+    found = [
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = ?",
+            [table.name],
+        ).fetchall()
+    ]
+    if not found or ACCOUNT.name in found:
+        return
+    unknown = sorted(set(found) - set(table.column_names))
+    if unknown:
+        raise StorageError(
+            f"table {table.name} of the pipeline's working file has column(s) "
+            f"{', '.join(unknown)} this release does not know; nothing was changed. Open it "
+            "with the release that wrote it, or copy those columns out first."
+        )
+    kept = ", ".join(found)
+    rebuilt = f"{table.name}__accounts"
+    con.execute(table.ddl(rebuilt))
+    con.execute(
+        f"INSERT INTO {rebuilt} ({ACCOUNT.name}, {kept}) SELECT ?, {kept} FROM {table.name}",
+        [DEFAULT_ACCOUNT],
+    )
+    con.execute(f"DROP TABLE {table.name}")
+    con.execute(f"ALTER TABLE {rebuilt} RENAME TO {table.name}")
 
 
 _FLOCK = "hhqqi4x"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid

@@ -31,14 +31,14 @@ def rows(path: Path, sql: str, params: list[Any] | None = None) -> list[tuple[An
 
 
 def snapshot(path: Path, history: History) -> set[tuple[Any, ...]]:
-    cols = ", ".join((*history.key, *history.state))
+    cols = ", ".join((*history.current.local_key, *history.state))
     return set(rows(path, f"SELECT {cols} FROM {history.current.name}"))
 
 
 def history_rows(path: Path, history: History) -> dict[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """Per key: (state, valid_from, valid_to), oldest first."""
-    n = len(history.key)
-    cols = ", ".join((*history.key, *history.state, "valid_from", "valid_to"))
+    """Per key (within the one account): (state, valid_from, valid_to), oldest first."""
+    n = len(history.current.local_key)
+    cols = ", ".join((*history.current.local_key, *history.state, "valid_from", "valid_to"))
     by_key: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
     for row in rows(path, f"SELECT {cols} FROM {history.table.name} ORDER BY valid_from"):
         by_key[row[:n]].append((row[n:-2], row[-2], row[-1]))
@@ -85,7 +85,7 @@ def test_five_days_of_syncs_leave_one_row_per_distinct_state(
         name = history.table.name
         assert rows(path, f"SELECT count(*) FROM {name}") == counts_before[name], name
         by_key = history_rows(path, history)
-        expected = expected_states(snapshots[name], len(history.key))
+        expected = expected_states(snapshots[name], len(history.current.local_key))
         # every key has exactly one row per distinct state it had, in order
         assert {k: [s for s, _, _ in v] for k, v in by_key.items()} == expected, name
         for key, intervals in by_key.items():

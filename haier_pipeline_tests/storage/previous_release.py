@@ -81,3 +81,63 @@ def write_previous_release_files(published: Path) -> Path:
             )
     shutil.copyfile(working, published)
     return working
+
+
+# Release d0c71a3 (history, before accounts): c7a6b6a's tables plus these, in storage format
+# v1.4.0. Its tables have no account column and keys without it.
+SETUP_SQL_D0C71A3 = (
+    *SETUP_SQL_C7A6B6A,
+    "CREATE TABLE IF NOT EXISTS product_history (product_code VARCHAR, product_model VARCHAR, "
+    "product_group VARCHAR, brand VARCHAR, is_procurable BOOLEAN, not_procurable_reason "
+    "VARCHAR, valid_from TIMESTAMPTZ, valid_to TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS price_history (product_code VARCHAR, supply_price "
+    "DECIMAL(18,2), invoice_price DECIMAL(18,2), direct_discount_rate DECIMAL(9,4), "
+    "rebate_money DECIMAL(18,2), rebate_type VARCHAR, valid_from TIMESTAMPTZ, valid_to "
+    "TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS stock_history (product_code VARCHAR, county_code VARCHAR, "
+    "stock_qty INTEGER, expected_delivery_date DATE, valid_from TIMESTAMPTZ, valid_to "
+    "TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS pipeline_schema (fingerprint VARCHAR, set_up_at TIMESTAMPTZ)",
+)
+ROWS_D0C71A3 = {
+    "orders": "INSERT INTO orders (so_id, online_no, retail_order_no, status, total_amt, "
+    "county_code, push_attempts, received_at, pushed_at, updated_at) VALUES "
+    "('SO-1', 'ON-1', 'R-1', 'pushed', 2999.00, '110101', 1, $at, $at, $at), "
+    "('SO-2', 'ON-2', NULL, 'rejected', 10.50, '110101', 0, $at, NULL, $at)",
+    "logistics_events": "INSERT INTO logistics_events VALUES ('SO-1', 'LN-1', 'SHIPPED', "
+    "'顺丰', NULL, NULL, '已发货', $at, 'cloud_warehouse', $at)",
+    "account_balance": "INSERT INTO account_balance VALUES ('G1', $at, '青岛', 'P1', '付款方', "
+    "50000.00)",
+    "sync_rejects": "INSERT INTO sync_rejects VALUES ('old-run', 'prices', 'OLD000002', "
+    "'malformed', '{}', $at)",
+    "product_history": "INSERT INTO product_history SELECT product_code, product_model, "
+    "product_group, brand, is_procurable, not_procurable_reason, $at - INTERVAL 1 DAY, NULL "
+    "FROM products",
+    "price_history": "INSERT INTO price_history SELECT product_code, supply_price + 1, "
+    "invoice_price, direct_discount_rate, rebate_money, rebate_type, $at - INTERVAL 2 DAY, "
+    "$at - INTERVAL 1 DAY FROM prices UNION ALL SELECT product_code, supply_price, "
+    "invoice_price, direct_discount_rate, rebate_money, rebate_type, $at - INTERVAL 1 DAY, "
+    "NULL FROM prices",
+    "stock_history": "INSERT INTO stock_history SELECT product_code, county_code, stock_qty, "
+    "expected_delivery_date, $at - INTERVAL 1 DAY, NULL FROM stock",
+    "pipeline_schema": "INSERT INTO pipeline_schema VALUES ('d0c71a3-fingerprint', $at)",
+}
+
+
+def write_single_account_release_files(published: Path) -> Path:
+    """The files release d0c71a3 left: every table filled, history included, in format v1.4.0;
+    returns the working file."""
+    working = write_previous_release_files(published)
+    with duckdb.connect(str(working)) as con:
+        for statement in SETUP_SQL_D0C71A3:
+            con.execute(statement)
+        for statement in ROWS_D0C71A3.values():
+            con.execute(statement, {"at": SYNCED_AT})
+    converted = working.with_name("converted.duckdb")
+    with duckdb.connect() as con:  # d0c71a3 wrote every file in storage format v1.4.0
+        con.execute("ATTACH ? AS old (READ_ONLY)", [str(working)])
+        con.execute("ATTACH ? AS new (STORAGE_VERSION 'v1.4.0')", [str(converted)])
+        con.execute("COPY FROM DATABASE old TO new")
+    converted.replace(working)
+    shutil.copyfile(working, published)
+    return working

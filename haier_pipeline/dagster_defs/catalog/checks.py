@@ -36,21 +36,23 @@ RULES = (
     RowRule(
         "products",
         "products_unique_code",
-        "Every product_code appears once.",
-        "SELECT product_code FROM products GROUP BY 1 HAVING count(*) > 1",
+        "Every product_code appears once per account.",
+        "SELECT account || ':' || product_code FROM products GROUP BY account, product_code "
+        "HAVING count(*) > 1",
     ),
     RowRule(
         "prices",
         "prices_unique_code",
-        "Every product_code has at most one price.",
-        "SELECT product_code FROM prices GROUP BY 1 HAVING count(*) > 1",
+        "Every product_code has at most one price per account.",
+        "SELECT account || ':' || product_code FROM prices GROUP BY account, product_code "
+        "HAVING count(*) > 1",
     ),
     RowRule(
         "stock",
         "stock_unique_product_county",
-        "Every (product_code, county_code) appears once.",
-        "SELECT product_code || '@' || county_code FROM stock GROUP BY product_code, county_code "
-        "HAVING count(*) > 1",
+        "Every (product_code, county_code) appears once per account.",
+        "SELECT account || ':' || product_code || '@' || county_code FROM stock "
+        "GROUP BY account, product_code, county_code HAVING count(*) > 1",
     ),
     RowRule(
         "stock",
@@ -70,7 +72,7 @@ RULES = (
         "prices",
         "procurable_products_priced_or_explained",
         "Every procurable product has a supply price or a note saying why not.",
-        "SELECT p.product_code FROM products p LEFT JOIN prices r USING (product_code) "
+        "SELECT p.product_code FROM products p LEFT JOIN prices r USING (account, product_code) "
         "WHERE p.is_procurable AND r.supply_price IS NULL AND coalesce(r.price_note, '') = ''",
         AssetCheckSeverity.WARN,
     ),
