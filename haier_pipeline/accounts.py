@@ -120,6 +120,21 @@ class Account:
         """The account the HAIER_* variables make (no accounts file)."""
         return self.origin == ENVIRONMENT
 
+    def variable_names(self) -> dict[str, str]:
+        """HAIER_*/YLH_* variable -> the variable that holds this account's value instead
+        (its ``*_env`` names; its own password for the seller and customer passwords), so a
+        message about this account names what its operator must fix."""
+        names = {
+            key.variable.name: self.env_names[key.name]
+            for key in KEYS
+            if key.name in self.env_names
+        }
+        own_password = self.env_names.get("password")
+        for fallback in ("seller_password", "customer_password"):
+            if own_password and fallback not in self.env_names:
+                names[_BY_NAME[fallback].variable.name] = own_password
+        return names
+
     def value(self, name: str) -> Any:
         """A setting as a typed value, read now; SettingError (one line) when unusable."""
         variable, text = self._source(name)

@@ -305,3 +305,21 @@ def test_the_shipped_dagster_yaml_allows_one_run_per_account_at_a_time(tmp_path:
         "value": {"applyLimitPerUniqueValue": True},
         "limit": 1,
     } in limits
+
+
+def test_check_connection_probes_every_account_and_names_the_accounts_own_variable(
+    two: TwoAccounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOUTH_HAIER_SELLER_PASSWORD", "not-the-seller-password")
+    result = two.run("check_connection")
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    line = failure.step_failure_data.user_failure_data.description
+    assert "\n" not in line
+    assert "south: SOUTH_HAIER_SELLER_PASSWORD (stock): refused (PASSWORD_WRONG)" in line
+    assert "north: " not in line  # north's credentials all answered
+    for name, sandbox in two.gateways.items():
+        calls = sandbox.stats()["calls"]
+        assert calls["products"] == calls["stock"] == calls["balance"] == 1, name
+    assert not two.duckdb_path.exists()  # a connection check writes nothing

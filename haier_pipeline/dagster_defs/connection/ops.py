@@ -1,12 +1,15 @@
 """The op behind check_connection: probes each credential, writes nothing."""
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, op
 from pydantic import Field
 
 from haier_pipeline import environment as env
-from haier_pipeline.dagster_defs.resources import HaierApiResource, YlhResource
+from haier_pipeline.accounts import Account
+from haier_pipeline.dagster_defs.resources import AccountsResource, HaierApiResource, YlhResource
 from haier_pipeline.haier import connection
 from haier_pipeline.haier.connection import Probe
 from haier_pipeline.haier.ylh import YlhClient
@@ -32,14 +35,20 @@ class CheckConnectionConfig(Config):
 
 @op
 def probe_credentials(
-    context: OpExecutionContext, config: CheckConnectionConfig, haier: HaierApiResource
+    context: OpExecutionContext,
+    config: CheckConnectionConfig,
+    haier: HaierApiResource,
+    haier_accounts: AccountsResource,
 ) -> Output[None]:
-    """A token from JSH and YLH, then one read per credential; a table in the run's metadata."""
-    product = config.product_code.strip() or _first(env.HAIER_PRODUCT_CODES, SAMPLE_PRODUCT)
-    county = config.county_code.strip() or _first(env.HAIER_COUNTY_CODES, SAMPLE_COUNTY)
-    with haier.client() as jsh:
-        probes = connection.check_jsh(jsh, product, county)
-    probes.append(_ylh_probe())
+    """For each account: a token from JSH and YLH, then one read per credential; a table in
+    the run's metadata. With an accounts file each row names its account."""
+    accounts = haier_accounts.accounts()
+    probes: list[Probe] = []
+    for account in accounts:
+        found = _account_probes(config, haier, account)
+        if not account.from_environment:
+            found = [_of_account(p, account) for p in found]
+        probes += found
     line = connection.summary(probes)
     metadata: dict[str, Any] = {
         "credentials": MetadataValue.md(connection.table(probes)),
@@ -54,20 +63,55 @@ def probe_credentials(
 _OUTCOMES = (connection.OK, connection.REFUSED, connection.UNREACHABLE)
 
 
-def _first(variable: env.Variable[list[str]], fallback: str) -> str:
+def _first(variable: env.Variable[list[str]]) -> str:
+    return _codes(lambda: variable.value(variable.text()))
+
+
+def _account_probes(
+    config: CheckConnectionConfig, haier: HaierApiResource, account: Account
+) -> list[Probe]:
+    if account.from_environment:
+        products, counties = _first(env.HAIER_PRODUCT_CODES), _first(env.HAIER_COUNTY_CODES)
+    else:
+        products, counties = _codes(account.product_codes), _codes(account.county_codes)
+    product = config.product_code.strip() or products or SAMPLE_PRODUCT
+    county = config.county_code.strip() or counties or SAMPLE_COUNTY
     try:
-        codes = variable.value(variable.text())
-    except env.SettingError:
-        return fallback
-    return codes[0] if codes else fallback
+        with haier.client(account) as jsh:
+            probes = connection.check_jsh(jsh, product, county)
+    except Failure as unusable:  # this account's settings: reported, the others still probed
+        detail = unusable.description or ""
+        probes = [Probe(connection.JSH_TOKEN, connection.NOT_CHECKED, detail=detail)]
+    return [*probes, _ylh_probe(account)]
 
 
-def _ylh_probe() -> Probe:
+def _ylh_probe(account: Account) -> Probe:
     """YLH is optional for a catalog-only setup: unset variables are reported, not fatal."""
-    ylh = YlhResource.from_env_now()
     try:
-        settings = ylh.settings()
-    except Failure as missing:
-        return Probe(connection.YLH_TOKEN, connection.NOT_CHECKED, detail=missing.description or "")
+        if account.from_environment:
+            settings = YlhResource.from_env_now().settings()
+        else:
+            settings = account.ylh_settings()
+    except (Failure, env.SettingError) as missing:
+        detail = getattr(missing, "description", None) or str(missing)
+        return Probe(connection.YLH_TOKEN, connection.NOT_CHECKED, detail=detail)
     with YlhClient(settings) as client:
         return connection.check_ylh(client)
+
+
+def _of_account(probe: Probe, account: Account) -> Probe:
+    """The probe as an accounts-file operator reads it: the account's name first, and the
+    account's own variables named where the HAIER_* ones would be."""
+    credential, fix = probe.credential, probe.fix
+    for haier_name, own_name in account.variable_names().items():
+        credential = credential.replace(haier_name, own_name)
+        fix = fix.replace(haier_name, own_name)
+    return replace(probe, credential=f"{account.name}: {credential}", fix=fix)
+
+
+def _codes(read: Callable[[], list[str]]) -> str:
+    try:
+        codes = read()
+    except env.SettingError:
+        return ""
+    return codes[0] if codes else ""
