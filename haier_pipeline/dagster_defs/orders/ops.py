@@ -15,8 +15,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from haier_pipeline.accounts import Account
 from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import (
+    AccountsResource,
     CallbackSpoolResource,
     HaierApiResource,
     OrderInboxResource,
@@ -28,7 +30,7 @@ from haier_pipeline.orders.apply_callbacks import CallbackApplier
 from haier_pipeline.orders.changes import OrderChangeError, cancel_order, reschedule_order
 from haier_pipeline.orders.model import OrderDefaults
 from haier_pipeline.orders.photos import collect_photos, fetch_photos
-from haier_pipeline.orders.pusher import OrderOutcome, OrderPusher
+from haier_pipeline.orders.pusher import AccountLink, OrderOutcome, OrderPusher
 from haier_pipeline.orders.tracking import LogisticsTracker
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.schema import DELIVERY_PHOTOS, LOGISTICS_EVENTS, ORDERS
@@ -51,18 +53,27 @@ def push_pending_orders(
     config: PushOrdersConfig,
     haier: HaierApiResource,
     ylh: YlhResource,
+    haier_accounts: AccountsResource,
     duckdb_warehouse: WarehouseResource,
     order_inbox: OrderInboxResource,
 ) -> Iterator[AssetMaterialization]:
-    """Validate, confirm stock, push once by soId, record, then archive each order file."""
-    defaults = OrderDefaults(ylh.source_system, ylh.shop_name, haier.customer_code)
+    """Validate, confirm stock, push once by soId, record, then archive each order file,
+    every account's files in one run, each with its own account's catalog and clients."""
     with (
         user_errors("push_orders"),
         duckdb_warehouse.for_run(context, "push_orders") as warehouse,
-        haier.client() as jsh,
-        ylh.client() as ylh_client,
+        contextlib.ExitStack() as clients,
     ):
-        pusher = OrderPusher(jsh, ylh_client, warehouse, order_inbox.inbox(), defaults, context.log)
+        links = [
+            _account_link(clients, account, haier, ylh) for account in haier_accounts.accounts()
+        ]
+        for link in links:
+            if link.problem is not None:
+                context.log.warning(
+                    f"account {link.name} cannot reach Haier this run ({link.problem}); "
+                    "its orders fail and stay in the inbox"
+                )
+        pusher = OrderPusher(links, warehouse, order_inbox.inbox(), context.log)
         report = pusher.run(context.run.run_id, config.files)
     counts = {status: report.count(status) for status in (db.PUSHED, db.REJECTED, db.FAILED)}
     yield AssetMaterialization(
@@ -79,6 +90,22 @@ def push_pending_orders(
             description=f"{report.message()}. See last_error in orders for each failed soId.",
             allow_retries=False,
         )
+
+
+def _account_link(
+    clients: contextlib.ExitStack, account: Account, haier: HaierApiResource, ylh: YlhResource
+) -> AccountLink:
+    """The account's clients and defaults, or, when a setting of its own is missing or
+    unusable, why not: that fails its orders only, never another account's."""
+    try:
+        defaults = ylh.order_defaults(haier, account)
+        jsh = clients.enter_context(haier.client(account))
+        ylh_client = clients.enter_context(ylh.client(account))
+    except Failure as problem:
+        return AccountLink(
+            account.name, OrderDefaults(None, None, None), problem=str(problem.description)
+        )
+    return AccountLink(account.name, defaults, jsh, ylh_client)
 
 
 def _outcome_table(outcomes: Sequence[OrderOutcome]) -> str:
