@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
+from haier_pipeline.callbacks.receiver import CallbackReceiver, account_keys
 from haier_pipeline.definitions import build_defs
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.sandbox.auth import SandboxAccount
@@ -244,3 +245,37 @@ def test_one_accounts_gateway_down_fails_only_its_orders_which_stay_in_the_inbox
         ("south", "SO-S6", "failed"),
     ]
     assert sorted(p.name for p in two.inbox.glob("*.json")) == ["SO-S6.json"]
+
+
+CONFIRM = "hmm.scm_heorder.confirm"
+
+
+def test_a_callback_is_verified_with_its_accounts_secret_and_updates_only_its_order(
+    two: TwoAccounts,
+) -> None:
+    """Both accounts hold an soId SO-X1: only the account whose AppKey signed it changes."""
+    two.drop("SO-X1", "north", two.stocked("north"), account="north")  # one file name: in turn
+    assert two.run("push_orders").success
+    assert two.rows("SELECT account, so_id, status FROM orders ORDER BY 1") == [
+        ("north", "SO-X1", "pushed"),
+    ]
+    two.drop("SO-X1", "south", two.stocked("south"), account="south")
+    assert two.run("push_orders").success
+    south = two.gateways["south"]
+    spool = two.root / "data" / "callbacks"
+
+    with CallbackReceiver(spool, account_keys()) as receiver:
+        north_secret = two.gateways["north"].account.callback_secret
+        wrong = south.send_callback(receiver.url, CONFIRM, "SO-X1", 1, secret=north_secret)
+        stranger = south.send_callback(receiver.url, CONFIRM, "SO-X1", 1, app_key="stranger")
+        assert (wrong.status_code, stranger.status_code) == (401, 401)
+        assert not list((spool / "pending").glob("*.json"))
+
+        signed = south.send_callback(receiver.url, CONFIRM, "SO-X1", 1, ext_order_no="EXT-S")
+        assert signed.status_code == 200
+
+    assert two.run("apply_callbacks").success
+    assert two.rows("SELECT account, status, ext_order_no FROM orders ORDER BY 1") == [
+        ("north", "pushed", None),
+        ("south", "confirmed", "EXT-S"),
+    ]
