@@ -182,6 +182,8 @@ def test_each_accounts_order_is_pushed_to_its_own_gateway_exactly_once(two: TwoA
 
     assert set(two.gateways["north"].orders) == {"SO-N1"}
     assert set(two.gateways["south"].orders) == {"SO-S1"}
+    assert two.gateways["north"].create_count("SO-N1") == 1
+    assert two.gateways["south"].create_count("SO-S1") == 1
     assert two.rows("SELECT account, so_id, status, retail_order_no FROM orders ORDER BY 1") == [
         ("north", "SO-N1", "pushed", two.gateways["north"].orders["SO-N1"]["retailOrderNo"]),
         ("south", "SO-S1", "pushed", two.gateways["south"].orders["SO-S1"]["retailOrderNo"]),
@@ -279,3 +281,30 @@ def test_a_callback_is_verified_with_its_accounts_secret_and_updates_only_its_or
         ("north", "pushed", None),
         ("south", "confirmed", "EXT-S"),
     ]
+
+
+def test_track_logistics_follows_each_accounts_orders_with_its_own_clients(
+    two: TwoAccounts,
+) -> None:
+    """Both accounts hold an soId SO-T1, on their own gateways, at different stages."""
+    two.drop("SO-T1", "north", two.stocked("north"), account="north")
+    assert two.run("push_orders").success
+    two.drop("SO-T1", "south", two.stocked("south"), account="south")
+    assert two.run("push_orders").success
+    two.gateways["north"].advance_logistics("SO-T1")
+    for _ in range(2):
+        two.gateways["south"].advance_logistics("SO-T1")
+    expected = {
+        name: {event["status"] for event in gateway.orders["SO-T1"]["events"]}
+        for name, gateway in two.gateways.items()
+    }
+
+    assert two.run("track_logistics").success
+
+    stored = {
+        name: {status for (status,) in rows}
+        for name in two.gateways
+        if (rows := two.rows("SELECT status FROM logistics_events WHERE account = ?", (name,)))
+    }
+    assert stored == expected
+    assert expected["north"] != expected["south"]
