@@ -212,6 +212,13 @@ def test_receiver_refuses_to_start_without_credentials(spool_dir: Path) -> None:
         CallbackReceiver(spool_dir, AccountKey(APP_KEY, " "))
 
 
+def test_receiver_refuses_two_accounts_sharing_one_app_key(spool_dir: Path) -> None:
+    """A callback carrying the shared AppKey could not say whose order it is."""
+    keys = [AccountKey(APP_KEY, SECRET, "north"), AccountKey(APP_KEY, "other", "south")]
+    with pytest.raises(ValueError, match="accounts north and south use the same callback AppKey"):
+        CallbackReceiver(spool_dir, keys)
+
+
 def test_stop_releases_the_port(spool_dir: Path) -> None:
     with CallbackReceiver(spool_dir, AccountKey(APP_KEY, SECRET)) as first:
         port = int(first.url.rstrip("/").rsplit(":", 1)[1])
