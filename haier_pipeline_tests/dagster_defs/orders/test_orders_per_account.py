@@ -308,3 +308,26 @@ def test_track_logistics_follows_each_accounts_orders_with_its_own_clients(
     }
     assert stored == expected
     assert expected["north"] != expected["south"]
+
+
+def test_one_accounts_missing_ylh_login_fails_only_its_orders(two: TwoAccounts) -> None:
+    """south names no YLH password of its own and YLH_PASSWORD is not set."""
+    accounts_file = Path(os.environ["HAIER_ACCOUNTS_FILE"])
+    text = accounts_file.read_text(encoding="utf-8")
+    south = text.index("[accounts.south]")
+    south_text = text[south:].replace('ylh_password_env = "SOUTH_YLH_PASSWORD"\n', "")
+    accounts_file.write_text(text[:south] + south_text, encoding="utf-8")
+    two.drop("SO-N7", "north", two.stocked("north"), account="north")
+    two.drop("SO-S7", "south", two.stocked("south"), account="south")
+
+    assert not two.run("push_orders").success
+
+    assert set(two.gateways["north"].orders) == {"SO-N7"}
+    assert not two.gateways["south"].orders
+    rows = two.rows("SELECT account, status, last_error FROM orders ORDER BY 1")
+    assert [(account, status) for account, status, _ in rows] == [
+        ("north", "pushed"),
+        ("south", "failed"),
+    ]
+    assert "account south" in rows[1][2] and "YLH_PASSWORD" in rows[1][2]
+    assert sorted(p.name for p in two.inbox.glob("*.json")) == ["SO-S7.json"]
