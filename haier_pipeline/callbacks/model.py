@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.jsondepth import deeper_than
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -39,7 +40,11 @@ class InvalidCallback(ValueError):
 
 @dataclass(frozen=True)
 class Callback:
-    """One verified callback. ``state`` is 1 for done/accepted, 0 for failed/refused."""
+    """One verified callback. ``state`` is 1 for done/accepted, 0 for failed/refused.
+
+    ``account`` is the Haier account whose AppKey and secret verified it: its orders are the
+    ones the callback speaks of.
+    """
 
     method: str
     app_key: str
@@ -51,9 +56,12 @@ class Callback:
     received_at: datetime
     raw_data: str
     """The Data field exactly as Haier sent it, kept so that no detail is lost for audits."""
+    account: str = DEFAULT_ACCOUNT
 
     @classmethod
-    def from_form(cls, fields: Mapping[str, str], received_at: datetime) -> Callback:
+    def from_form(
+        cls, fields: Mapping[str, str], received_at: datetime, account: str = DEFAULT_ACCOUNT
+    ) -> Callback:
         """Build from the (already signature-checked) form fields, or raise InvalidCallback."""
         method = _required(fields, "Method")
         if method not in METHODS:
@@ -81,6 +89,7 @@ class Callback:
             fail_msg=_fail_msg(data, order_no),
             received_at=received_at,
             raw_data=raw_data,
+            account=account,
         )
 
 

@@ -5,6 +5,12 @@ crash before answering, Haier sees no success and sends it again, so nothing ack
 ever lost. Anything refused changes nothing on disk. The receiver knows nothing of DuckDB or
 Dagster; the pipeline drains the spool at its own pace.
 
+Accounts: each Haier account may have its own callback AppKey and secret (the accounts file's
+``callback_app_key`` and ``callback_secret_env``, else HAIER_CALLBACK_*). A callback is
+verified with the secret of the account whose AppKey it carries, and spooled with that
+account's name, so that only that account's orders are touched; an AppKey of no account is
+refused (401) and changes nothing.
+
 Replays: a callback whose TimeStamp is more than the replay window from our clock is refused,
 and each distinct callback (Method, Data, TimeStamp, Sign) is spooled once; a repeat is
 answered with success so that Haier stops resending, and nothing more is stored. Only POST to
@@ -20,7 +26,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +35,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT, Account, AccountsFileError, load_accounts
 from haier_pipeline.callbacks import spool
 from haier_pipeline.callbacks.model import (
     Callback,
@@ -71,6 +79,32 @@ T = TypeVar("T")
 Answer = tuple[int, dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class AccountKey:
+    """The AppKey Haier sends in one account's callbacks, and the secret that signs them."""
+
+    app_key: str
+    secret: str = field(repr=False)
+    account: str = DEFAULT_ACCOUNT
+
+
+def _checked_keys(keys: AccountKey | Sequence[AccountKey]) -> tuple[AccountKey, ...]:
+    """Each account's key, non-blank; one AppKey may not stand for two accounts (a callback
+    carrying it could not say whose order it is)."""
+    keys = (keys,) if isinstance(keys, AccountKey) else tuple(keys)
+    if not keys or any(not key.app_key.strip() or not key.secret.strip() for key in keys):
+        raise ValueError("CallbackReceiver needs a non-blank app_key and secret for each account")
+    owners: dict[str, str] = {}
+    for key in keys:
+        if key.app_key in owners:
+            raise ValueError(
+                f"accounts {owners[key.app_key]} and {key.account} use the same callback AppKey "
+                f"{key.app_key!r}; give each account its own callback_app_key in the accounts file"
+            )
+        owners[key.app_key] = key.account
+    return keys
+
+
 class CallbackReceiver:
     """A threaded HTTP server that verifies, spools and acknowledges Haier callbacks.
 
@@ -82,17 +116,13 @@ class CallbackReceiver:
     def __init__(
         self,
         spool_dir: Path | str,
-        app_key: str,
-        secret: str,
+        keys: AccountKey | Sequence[AccountKey],
         host: str = "127.0.0.1",
         port: int = 0,
         replay_window_s: float = DEFAULT_REPLAY_WINDOW_S,
     ) -> None:
-        if not app_key.strip() or not secret.strip():
-            raise ValueError("CallbackReceiver needs a non-blank app_key and secret")
+        self._keys = _checked_keys(keys)
         self.spool_dir = Path(spool_dir)
-        self._app_key = app_key
-        self._secret = secret
         self.replay_window = timedelta(seconds=replay_window_s)
         self._forgotten_at = datetime.min.replace(tzinfo=UTC)
         self._forget_lock = threading.Lock()
@@ -143,19 +173,28 @@ class CallbackReceiver:
             fields = _parse_form(body)
         except InvalidCallback as error:
             return _refuse(400, "bad_request", str(error), client)
-        if not hmac.compare_digest(fields.get("AppKey", "").encode(), self._app_key.encode()):
+        key = self._key_of(fields.get("AppKey", ""))
+        if key is None:
             reason = f"AppKey {fields.get('AppKey', '')!r} is not the one agreed with us"
             return _refuse(401, "unauthorized", reason, client)
-        if not verify(fields, self._secret):
+        if not verify(fields, key.secret):
             missing = not fields.get(SIGN_FIELD, "").strip()
             reason = "Sign is missing" if missing else "Sign does not match the form fields"
             return _refuse(401, "unauthorized", reason, client)
         try:
-            callback = Callback.from_form(fields, received_at)
+            callback = Callback.from_form(fields, received_at, key.account)
             check_fresh(callback.timestamp, received_at, self.replay_window)
         except InvalidCallback as error:
             return _refuse(400, "bad_request", str(error), client)
         return self._spool(callback, spool.replay_key(fields), client)
+
+    def _key_of(self, app_key: str) -> AccountKey | None:
+        """The account whose AppKey this is; every key is compared, in constant time each."""
+        found = None
+        for key in self._keys:
+            if hmac.compare_digest(app_key.encode(), key.app_key.encode()):
+                found = key
+        return found
 
     def _spool(self, callback: Callback, key: str, client: str) -> Answer:
         self._forget_old_markers(callback.received_at)
@@ -164,7 +203,10 @@ class CallbackReceiver:
         except OSError:
             LOG.exception("callback for order %s NOT spooled", callback.platform_order_no)
             return _refuse(500, "internal_error", "could not store the callback; resend", client)
-        what = f"{callback.method} order {callback.platform_order_no} state {callback.state}"
+        what = (
+            f"{callback.method} order {callback.platform_order_no} state {callback.state} "
+            f"of account {callback.account}"
+        )
         if path is None:
             LOG.info("callback repeated by %s: %s, already spooled; answered success", client, what)
         else:
@@ -291,6 +333,27 @@ def _setting(variable: Variable[T]) -> T:
         raise _EnvProblem(f"environment variable {problem}") from None
 
 
+def account_keys() -> list[AccountKey]:
+    """Each account's callback AppKey and secret: the accounts file's, else HAIER_CALLBACK_*."""
+    try:
+        accounts = load_accounts()
+    except AccountsFileError as problem:
+        raise _EnvProblem(str(problem)) from None
+    return [_account_key(account) for account in accounts]
+
+
+def _account_key(account: Account) -> AccountKey:
+    if account.from_environment:
+        return AccountKey(
+            _setting(HAIER_CALLBACK_APP_KEY), _setting(HAIER_CALLBACK_SECRET), account.name
+        )
+    try:
+        app_key, secret = account.callback_credentials()
+    except SettingError as problem:
+        raise _EnvProblem(f"account {account.name} ({account.origin}): {problem}") from None
+    return AccountKey(app_key, secret, account.name)
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="haier-pipeline callbacks",
@@ -312,8 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the receiver until SIGINT or SIGTERM; exit 2 on missing configuration."""
     args = _parse_args(argv)
     try:
-        app_key = _setting(HAIER_CALLBACK_APP_KEY)
-        secret = _setting(HAIER_CALLBACK_SECRET)
+        keys = account_keys()
         window_s = _setting(HAIER_CALLBACK_REPLAY_WINDOW_S)
     except _EnvProblem as error:
         print(f"error: {error}", file=sys.stderr)
@@ -325,7 +387,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot create the spool folder {args.spool} ({error})", file=sys.stderr)
         return 1
     try:
-        receiver = CallbackReceiver(args.spool, app_key, secret, args.host, args.port, window_s)
+        receiver = CallbackReceiver(args.spool, keys, args.host, args.port, window_s)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"error: cannot listen on {args.host}:{args.port} ({error})", file=sys.stderr)
         return 1

@@ -43,9 +43,10 @@ class SpoolError(RuntimeError):
     """A file in the spool cannot be read back; someone must look at it by hand."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpooledCallback(Callback):
-    """A callback as read back from ``pending/``; ``path`` is the file that holds it."""
+    """A callback as read back from ``pending/``; ``path`` is the file that holds it. A file
+    spooled before accounts existed has no ``account``: it is the ``default`` account's."""
 
     path: Path
 

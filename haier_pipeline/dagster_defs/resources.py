@@ -38,6 +38,7 @@ from haier_pipeline.environment import SettingError, Variable, missing_message
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.settings import JshSettings, YlhSettings
 from haier_pipeline.haier.ylh import YlhClient
+from haier_pipeline.orders.model import OrderDefaults
 from haier_pipeline.storage.warehouse import Warehouse
 
 T = TypeVar("T")
@@ -214,6 +215,8 @@ class WarehouseResource(EnvResource):
 class YlhResource(EnvResource):
     """The YLH order system account (password grant) and how our orders are labelled."""
 
+    per_account = True
+
     base_url: Annotated[str, env.YLH_BASE_URL] = ""
     auth_url: Annotated[str, env.YLH_AUTH_URL] = ""
     client_id: Annotated[str, env.YLH_CLIENT_ID] = ""
@@ -225,12 +228,28 @@ class YlhResource(EnvResource):
     rate_limit: Annotated[str, env.HAIER_RATE_LIMIT] = "100"
     timeout_s: Annotated[str, env.HAIER_TIMEOUT_S] = "30"
 
-    def settings(self) -> YlhSettings:
-        return YlhSettings(**_fields_of(YlhSettings, self.values()))
+    def settings(self, account: Account | None = None) -> YlhSettings:
+        """This resource's settings, or those of an account of the accounts file."""
+        if account is None or account.from_environment:
+            return YlhSettings(**_fields_of(YlhSettings, self.values()))
+        return _of_account(account, account.ylh_settings)
+
+    def order_defaults(self, haier: HaierApiResource, account: Account) -> OrderDefaults:
+        """sourceSystem, shopName and sellerCode an account's order files may leave out."""
+        if account.from_environment:
+            return OrderDefaults(self.source_system, self.shop_name, haier.customer_code)
+        return _of_account(
+            account,
+            lambda: OrderDefaults(
+                account.value("source_system"),
+                account.value("shop_name"),
+                account.value("customer_code"),
+            ),
+        )
 
     @contextlib.contextmanager
-    def client(self) -> Iterator[YlhClient]:
-        with YlhClient(self.settings()) as client:
+    def client(self, account: Account | None = None) -> Iterator[YlhClient]:
+        with YlhClient(self.settings(account)) as client:
             yield client
 
 

@@ -1,7 +1,8 @@
 """apply_callbacks without Dagster: Haier's verdicts from the callback spool into ``orders``.
 
-The receiver has already checked each callback's signature and spooled it; here every pending
-callback sets its orders' status (storage.orders.apply_callback has the rules) and is then
+The receiver has already checked each callback's signature and spooled it with the account
+whose AppKey and secret verified it; here every pending callback sets that account's orders'
+status (storage.orders.apply_callback has the rules) and is then
 moved to ``done/``. A batch is committed before any of its files is moved, so a crash in
 between only applies the batch again, which the status rules make harmless. A callback for
 an order we do not know is logged, counted and moved to ``done/`` all the same: keeping it
@@ -88,7 +89,9 @@ class CallbackApplier:
         unknown = []
         with self.warehouse.transaction() as con:
             for callback in batch:
-                so_ids = db.orders_for_platform_order_no(con, callback.platform_order_no)
+                so_ids = db.orders_for_platform_order_no(
+                    con, callback.platform_order_no, callback.account
+                )
                 if not so_ids:
                     unknown.append(callback)
                     continue
@@ -100,15 +103,17 @@ class CallbackApplier:
                     callback.ext_order_no,
                     callback.fail_msg,
                     utcnow(),
+                    account=callback.account,
                 )
                 self.log.info(
                     f"{callback.method} State {callback.state} for {callback.platform_order_no} "
-                    f"applied to soId {', '.join(so_ids)}"
+                    f"applied to soId {', '.join(so_ids)} of account {callback.account}"
                 )
         for callback in unknown:
             self.log.warning(
                 f"{callback.method} for PlatformOrderNo {callback.platform_order_no!r} matches "
-                f"no soId or onlineNo in orders; kept in {spool.DONE}/{callback.path.name}"
+                f"no soId or onlineNo of account {callback.account} in orders; kept in "
+                f"{spool.DONE}/{callback.path.name}"
             )
         unknown_names = {callback.path.name for callback in unknown}
         for callback in batch:

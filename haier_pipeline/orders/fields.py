@@ -31,6 +31,8 @@ MAX_QUANTITY = 100_000
 """itemQty and totalQty; more is a typing mistake, not an order."""
 
 MOBILE = re.compile(r"1[0-9]{10}")
+ACCOUNT = re.compile(r"[a-z0-9_]{1,64}")
+"""An account name as HAIER_ACCOUNTS_FILE declares them (``[accounts.<name>]``)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,13 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
+    "account": Field(
+        "the Haier account the order belongs to, a name from HAIER_ACCOUNTS_FILE (may be left "
+        "out when one account is configured)",
+        64,
+        ACCOUNT,
+        "lower-case letters, digits and _ only",
+    ),
     "soId": Field(
         "the shop's sub-order number as text (unique per order)", 64, ORDER_ID, ORDER_ID_RULE
     ),

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -80,7 +82,8 @@ class Order:
     """One paid order, keyed by so_id (YLH refuses a soId it has already received).
 
     county_code is ours, not YLH's: it is the delivery county used to confirm stock before the
-    push, and it is not part of the create-order body.
+    push, and it is not part of the create-order body. Neither is account: it names whose
+    catalog, clients and credentials serve the order.
     """
 
     so_id: str
@@ -104,6 +107,7 @@ class Order:
     shop_name: str
     seller_code: str
     items: tuple[OrderItem, ...]
+    account: str = DEFAULT_ACCOUNT
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.haier.errors import HaierError
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.runlog import Log
@@ -35,7 +36,9 @@ class PhotoReport:
         return text + (f"; not fetched: {self.errors}" if self.errors else "")
 
 
-def fetch_photos(ylh: YlhClient, warehouse: Warehouse, retail_order_no: str) -> int:
+def fetch_photos(
+    ylh: YlhClient, warehouse: Warehouse, retail_order_no: str, account: str = DEFAULT_ACCOUNT
+) -> int:
     """One order's photos, stored; returns how many were new. Haier's errors propagate."""
     urls = ylh.delivery_images(retail_order_no)
     now = utcnow()
@@ -46,6 +49,7 @@ def fetch_photos(ylh: YlhClient, warehouse: Warehouse, retail_order_no: str) -> 
             "photo_type": PHOTO_TYPES[index] if index < len(PHOTO_TYPES) else None,
             "position": index + 1,
             "fetched_at": now,
+            "account": account,
         }
         for index, url in enumerate(urls)
     ]
@@ -53,27 +57,31 @@ def fetch_photos(ylh: YlhClient, warehouse: Warehouse, retail_order_no: str) -> 
         return insert_new(con, DELIVERY_PHOTOS, DELIVERY_PHOTOS.to_arrow(rows))
 
 
-def collect_photos(ylh: YlhClient, warehouse: Warehouse, log: Log) -> PhotoReport:
-    """Photos of every delivered order that has none yet; one order's failure is logged and
-    retried on the next run, never fatal to the others."""
+def collect_photos(
+    ylh: YlhClient, warehouse: Warehouse, log: Log, account: str = DEFAULT_ACCOUNT
+) -> PhotoReport:
+    """Photos of every delivered order of the account that has none yet (with the account's
+    YLH client); one order's failure is logged and retried on the next run, never fatal to
+    the others."""
     report = PhotoReport()
-    for number in _delivered_without_photos(warehouse):
+    for number in _delivered_without_photos(warehouse, account):
         report.orders += 1
         try:
-            report.new_photos += fetch_photos(ylh, warehouse, number)
+            report.new_photos += fetch_photos(ylh, warehouse, number, account)
         except HaierError as error:
             log.warning(f"{number}: photos not fetched this run: {error}")
             report.errors.note(f"{number}: {error}")
     return report
 
 
-def _delivered_without_photos(warehouse: Warehouse) -> list[str]:
+def _delivered_without_photos(warehouse: Warehouse, account: str) -> list[str]:
     # The working file, not the published one: it holds every table of the current schema.
     with warehouse.connect(publish=False) as con:
         rows = con.execute(
             "SELECT retail_order_no FROM orders WHERE retail_order_no IS NOT NULL "
-            "AND logistics_status IN (SELECT unnest(?)) AND retail_order_no NOT IN "
-            f"(SELECT retail_order_no FROM {DELIVERY_PHOTOS.name}) ORDER BY retail_order_no",
-            [list(DELIVERED_STATUSES)],
+            "AND account = ? AND logistics_status IN (SELECT unnest(?)) AND retail_order_no "
+            f"NOT IN (SELECT retail_order_no FROM {DELIVERY_PHOTOS.name} WHERE account = ?) "
+            "ORDER BY retail_order_no",
+            [account, list(DELIVERED_STATUSES), account],
         ).fetchall()
     return [number for (number,) in rows]

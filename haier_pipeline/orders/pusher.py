@@ -13,6 +13,9 @@ The order of those steps is what makes a crash harmless:
   may still be being written: it is judged at the end of the run once it has stayed
   unchanged that long, or left for the next run if it keeps changing. Nothing that is not
   a plain file is read.
+- Each file belongs to one account (its ``account`` field, or the only account configured):
+  its catalog validates it, its clients and defaults push it, its row carries it. An account
+  whose clients cannot be built (a credential missing) fails only its own orders.
 - A second file for an soId already at YLH is compared with what was pushed (``sent``):
   identical is a harmless ``duplicate``, different is rejected naming both files and the
   fields; neither is sent, and the pushed order's row is left as it is.
@@ -33,6 +36,7 @@ from typing import Any
 
 import filelock
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.haier.budget import serving_orders
 from haier_pipeline.haier.errors import HaierBusinessError, HaierError, HaierHttpError
 from haier_pipeline.haier.jsh import JshClient
@@ -55,6 +59,7 @@ from haier_pipeline.orders.validation import (
     InvalidOrder,
     check_catalog,
     check_stock,
+    order_account,
     parse_order,
     record_id,
 )
@@ -127,6 +132,25 @@ class PushReport:
         return text
 
 
+@dataclass(frozen=True)
+class AccountLink:
+    """What pushing one account's orders needs: its clients and the defaults of its files.
+
+    ``problem`` says why the account cannot reach Haier this run (a credential missing); its
+    orders then fail and stay in the inbox, while other accounts' orders go through.
+    """
+
+    name: str
+    defaults: OrderDefaults
+    jsh: JshClient | None = None
+    ylh: YlhClient | None = None
+    problem: str | None = None
+
+    @property
+    def calls(self) -> int:
+        return sum(client.stats.calls for client in (self.jsh, self.ylh) if client is not None)
+
+
 class EmptyCatalog(RuntimeError):
     """No catalog synced yet: rejecting every order for unknown products would be wrong."""
 
@@ -140,11 +164,9 @@ class OrderPusher:
 
     def __init__(
         self,
-        jsh: JshClient,
-        ylh: YlhClient,
+        links: Sequence[AccountLink],
         warehouse: Warehouse,
         inbox: Path,
-        defaults: OrderDefaults,
         log: Log,
         *,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
@@ -152,15 +174,13 @@ class OrderPusher:
     ) -> None:
         """``settle_s``: how long a file must stay unchanged before it is read; None reads
         HAIER_ORDER_SETTLE_S (10 s by default)."""
-        self.jsh = jsh
-        self.ylh = ylh
+        self.links = {link.name: link for link in links}
         self.warehouse = warehouse
         self.inbox = inbox
-        self.defaults = defaults
         self.log = log
         self.lock_timeout_s = lock_timeout_s
         self.settle_s = settle_window_s() if settle_s is None else settle_s
-        self.sent_folder = sent.folder_for(inbox)
+        self.catalogs: dict[str, dict[str, bool]] = {}
 
     def run(self, run_id: str, files: Sequence[str] = ()) -> PushReport:
         """Handle ``files`` (names in the inbox), or every pending file when none are named."""
@@ -185,13 +205,13 @@ class OrderPusher:
         calls_before = self._calls()
         try:
             with self.warehouse.connect(publish=False) as con:
-                catalog = db.procurable_products(con)
-            if not catalog:
+                self.catalogs = {name: db.procurable_products(con, name) for name in self.links}
+            if not any(self.catalogs.values()):
                 raise EmptyCatalog(
                     f"the products table in {self.warehouse.path} is empty, so no order can be "
                     "validated; run catalog_sync first. No order file was touched."
                 )
-            self._handle_all(self._selected(files), catalog, run_id, report)
+            self._handle_all(self._selected(files), run_id, report)
         except BaseException as error:
             report.api_calls = self._calls() - calls_before
             self.warehouse.finish_sync(report.sync_outcome(log_id, stopped_by=error))
@@ -201,7 +221,7 @@ class OrderPusher:
         return report
 
     def _calls(self) -> int:
-        return self.jsh.stats.calls + self.ylh.stats.calls
+        return sum(link.calls for link in self.links.values())
 
     def _selected(self, files: Sequence[str]) -> list[Path]:
         pending = pending_files(self.inbox)
@@ -218,9 +238,7 @@ class OrderPusher:
 
     # -- settling ----------------------------------------------------------------------
 
-    def _handle_all(
-        self, paths: Sequence[Path], catalog: Mapping[str, bool], run_id: str, report: PushReport
-    ) -> None:
+    def _handle_all(self, paths: Sequence[Path], run_id: str, report: PushReport) -> None:
         """Settled files now, in name order; files changed within the settle window that do
         not yet hold a whole JSON order at the end, once they have stayed unchanged that long
         (at most one window's wait). A fresh file that already parses is whole (a half-written
@@ -234,7 +252,7 @@ class OrderPusher:
         }
         for path, info in listed.items():
             if path not in fresh:
-                self._record(self._handle(path, info, catalog, run_id), report)
+                self._record(self._handle(path, info, run_id), report)
         if not fresh:
             return
         self._wait_for(fresh, now)
@@ -246,7 +264,7 @@ class OrderPusher:
             if identity(info) != identity(before) or self._changing_since(unchanged_since):
                 self._defer(path, "it is still changing", report)
             else:
-                self._record(self._handle(path, info, catalog, run_id, settled=True), report)
+                self._record(self._handle(path, info, run_id, settled=True), report)
 
     def _changing(self, info: os.stat_result, now: float) -> bool:
         """Modified within the window, or stamped in the future (a clock ahead of ours)."""
@@ -284,7 +302,6 @@ class OrderPusher:
         self,
         path: Path,
         listed: os.stat_result,
-        catalog: Mapping[str, bool],
         run_id: str,
         *,
         settled: bool = False,
@@ -308,26 +325,43 @@ class OrderPusher:
             raw = parse_order_bytes(data, path.name)
         except InvalidOrder as invalid:
             return self._unreadable(path, invalid, data, run_id)
-        so_id = record_id(raw)
-        prior = self._prior(so_id) if so_id else None
-        if prior is not None and prior.exists_at_ylh:
-            return self._second_file(path, raw, data, prior, run_id)
         try:
-            order = parse_order(raw, self.defaults, source=path.name)
+            link = self.links[order_account(raw, list(self.links), source=path.name)]
         except InvalidOrder as invalid:
-            return self._invalid(path, invalid, raw, data, prior, run_id)
+            return self._conflict(path, invalid.so_id, str(invalid), data, run_id)
+        so_id = record_id(raw)
+        prior = self._prior(so_id, link.name) if so_id else None
+        if prior is not None and prior.exists_at_ylh:
+            return self._second_file(path, raw, data, prior, link, run_id)
+        if so_id and link.problem is not None:
+            facts = db.OrderFacts(so_id, path.name, account=link.name)
+            return self._fail(path, facts, f"account {link.name}: {link.problem}")
+        try:
+            order = parse_order(raw, link.defaults, source=path.name, account=link.name)
+        except InvalidOrder as invalid:
+            return self._invalid(path, invalid, raw, data, prior, link, run_id)
         facts = db.OrderFacts(
-            order.so_id, path.name, order.online_no, order.total_amt, order.county_code
+            order.so_id,
+            path.name,
+            order.online_no,
+            order.total_amt,
+            order.county_code,
+            account=link.name,
         )
         if prior is not None and prior.may_have_been_pushed:
-            return self._push_again(path, order, facts, prior)
-        return self._check_and_push(path, order, facts, catalog)
+            return self._push_again(path, order, facts, prior, link)
+        return self._check_and_push(path, order, facts, link)
 
     def _push_again(
-        self, path: Path, order: Order, facts: db.OrderFacts, prior: db.StoredOrder
+        self,
+        path: Path,
+        order: Order,
+        facts: db.OrderFacts,
+        prior: db.StoredOrder,
+        link: AccountLink,
     ) -> OrderOutcome:
         """A push may have reached YLH: only the same content may be pushed again by soId."""
-        earlier = sent.recall(self.sent_folder, order.so_id)
+        earlier = sent.recall(self._sent_folder(link.name), order.so_id)
         if earlier is not None:
             differing = sent.differing_fields(earlier.content, sent.canonical(order))
             if differing:
@@ -342,7 +376,7 @@ class OrderPusher:
             f"soId {order.so_id}: a push may have reached YLH before ({prior.status}, "
             f"{prior.push_attempts} attempt(s)); pushing again by soId, without re-checks"
         )
-        return self._push(path, order, facts)
+        return self._push(path, order, facts, link)
 
     def _second_file(
         self,
@@ -350,6 +384,7 @@ class OrderPusher:
         raw: Mapping[str, Any],
         data: bytes,
         prior: db.StoredOrder,
+        link: AccountLink,
         run_id: str,
     ) -> OrderOutcome:
         """A file for an soId YLH already holds: never sent, never changes the order's row.
@@ -359,11 +394,11 @@ class OrderPusher:
         else is rejected with both file names and the fields that differ.
         """
         so_id = prior.so_id
-        earlier = sent.recall(self.sent_folder, so_id)
+        earlier = sent.recall(self._sent_folder(link.name), so_id)
         first_file = earlier.source_file if earlier is not None else prior.source_file
         pushed = f"soId {so_id} was pushed from {first_file} as {prior.retail_order_no}"
         try:
-            order = parse_order(raw, self.defaults, source=path.name)
+            order = parse_order(raw, link.defaults, source=path.name, account=link.name)
         except InvalidOrder as invalid:
             return self._conflict(
                 path, so_id, f"{pushed}; this file is invalid: {invalid}", data, run_id
@@ -404,9 +439,10 @@ class OrderPusher:
         return self._archive(path, OrderOutcome(path.name, so_id, DUPLICATE, reason))
 
     def _conflict(
-        self, path: Path, so_id: str, reason: str, data: bytes, run_id: str
+        self, path: Path, so_id: str | None, reason: str, data: bytes, run_id: str
     ) -> OrderOutcome:
-        """Rejected without touching the orders row, which belongs to the order YLH holds."""
+        """Rejected without touching any orders row: the row belongs to the order YLH holds,
+        or no account can be told (reason in sync_rejects, under the file name)."""
         with self.warehouse.transaction(publish=False) as con:
             db.add_reject(con, run_id, SYNC_TYPE, path.name, reason, _head(data), utcnow())
         return self._archive(path, OrderOutcome(path.name, so_id, db.REJECTED, reason))
@@ -418,11 +454,14 @@ class OrderPusher:
         raw: Mapping[str, Any],
         data: bytes,
         prior: db.StoredOrder | None,
+        link: AccountLink,
         run_id: str,
     ) -> OrderOutcome:
         if invalid.so_id is None:
             return self._unreadable(path, invalid, data, run_id)
-        facts = db.OrderFacts(invalid.so_id, path.name, online_no=_order_id(raw, "onlineNo"))
+        facts = db.OrderFacts(
+            invalid.so_id, path.name, online_no=_order_id(raw, "onlineNo"), account=link.name
+        )
         if prior is not None and prior.may_have_been_pushed:
             # Rejecting now would hide an order that YLH may hold from an earlier version.
             return self._fail(
@@ -434,14 +473,22 @@ class OrderPusher:
         return self._reject(path, facts, str(invalid))
 
     def _check_and_push(
-        self, path: Path, order: Order, facts: db.OrderFacts, catalog: Mapping[str, bool]
+        self, path: Path, order: Order, facts: db.OrderFacts, link: AccountLink
     ) -> OrderOutcome:
+        catalog = self.catalogs[link.name]
+        if not catalog:
+            return self._fail(
+                path,
+                facts,
+                f"account {link.name} has no synced catalog to validate the order against; "
+                f"run catalog_sync for {link.name} (partition {link.name})",
+            )
         problems = check_catalog(order, catalog)
         if problems:
             return self._reject(path, facts, "not pushable per the catalog: " + "; ".join(problems))
         try:
             with serving_orders():  # the stock check goes before catalog calls
-                available = self._stock(order)
+                available = self._stock(order, link)
         except HaierBusinessError as refusal:
             return self._reject(path, facts, f"stock query refused: {refusal.message}")
         except (HaierError, _StockUnknown) as error:
@@ -449,24 +496,29 @@ class OrderPusher:
         problems = check_stock(order, available)
         if problems:
             return self._reject(path, facts, "not enough stock: " + "; ".join(problems))
-        return self._push(path, order, facts)
+        return self._push(path, order, facts, link)
 
-    def _stock(self, order: Order) -> dict[str, int]:
+    def _stock(self, order: Order, link: AccountLink) -> dict[str, int]:
         """Live stock per product in the order's county, summed over the serving warehouses."""
+        assert link.jsh is not None  # an account without clients has its problem set
         available = {}
         for code in order.quantities_by_product():
-            result = self.jsh.stock(code, order.county_code)
+            result = link.jsh.stock(code, order.county_code)
             if result.rejected:
                 raise _StockUnknown(result.rejected[0].reason)
             available[code] = sum(level.stock_qty for level in result.records)
         return available
 
-    def _push(self, path: Path, order: Order, facts: db.OrderFacts) -> OrderOutcome:
-        sent.record(self.sent_folder, sent.SentOrder(order.so_id, path.name, sent.canonical(order)))
+    def _push(
+        self, path: Path, order: Order, facts: db.OrderFacts, link: AccountLink
+    ) -> OrderOutcome:
+        assert link.ylh is not None  # an account without clients has its problem set
+        content = sent.SentOrder(order.so_id, path.name, sent.canonical(order))
+        sent.record(self._sent_folder(link.name), content)
         with self.warehouse.transaction(publish=False) as con:
             db.save_order(con, facts, db.PENDING, utcnow(), attempt=True)
         try:
-            result = self.ylh.create_order(order.to_ylh_payload())
+            result = link.ylh.create_order(order.to_ylh_payload())
         except HaierBusinessError as refusal:
             return self._reject(
                 path, facts, f"YLH refused the order ({refusal.code}): {refusal.message}"
@@ -518,9 +570,14 @@ class OrderPusher:
         archive(path, outcome.status)
         return outcome
 
-    def _prior(self, so_id: str) -> db.StoredOrder | None:
+    def _prior(self, so_id: str, account: str) -> db.StoredOrder | None:
         with self.warehouse.connect(publish=False) as con:
-            return db.stored_order(con, so_id)
+            return db.stored_order(con, so_id, account)
+
+    def _sent_folder(self, account: str) -> Path:
+        """Each account's soIds apart (YLH holds them per account); ``default`` where it was."""
+        folder = sent.folder_for(self.inbox)
+        return folder if account == DEFAULT_ACCOUNT else folder / account
 
     def _log(self, outcome: OrderOutcome) -> None:
         who = f"soId {outcome.so_id}" if outcome.so_id else "an order without soId"

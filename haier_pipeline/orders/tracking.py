@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.catalog.concurrency import call_all
 from haier_pipeline.haier.errors import HaierError
 from haier_pipeline.haier.jsh import JshClient
@@ -86,7 +87,8 @@ class TrackingReport:
 
 
 class LogisticsTracker:
-    """One refresh of every pushed or confirmed order that is not delivered yet."""
+    """One refresh of every pushed or confirmed order of one account that is not delivered
+    yet, with that account's clients (its orders are only visible to its own credentials)."""
 
     def __init__(
         self,
@@ -97,7 +99,9 @@ class LogisticsTracker:
         log: Log,
         *,
         max_workers: int = 8,
+        account: str = DEFAULT_ACCOUNT,
     ) -> None:
+        self.account = account
         self.jsh = jsh
         self.ylh = ylh
         self.warehouse = warehouse
@@ -107,16 +111,16 @@ class LogisticsTracker:
 
     def run(self, run_id: str) -> TrackingReport:
         report = TrackingReport()
-        log_id = self.warehouse.start_sync(run_id, SYNC_TYPE)
+        log_id = self.warehouse.start_sync(run_id, SYNC_TYPE, self.account)
         calls_before = self.jsh.stats.calls + self.ylh.stats.calls
         try:
             with self.warehouse.connect(publish=False) as con:
-                tracked = db.orders_to_track(con)
+                tracked = db.orders_to_track(con, self.account)
             report.orders = len(tracked)
             parcels = self._parcels(tracked, report)
             rows = self._events(tracked, parcels, report, run_id)
             with self.warehouse.transaction(publish=False) as con:
-                report.new_events = db.add_logistics_events(con, rows, utcnow())
+                report.new_events = db.add_logistics_events(con, rows, utcnow(), self.account)
         except BaseException as error:
             report.api_calls = self.jsh.stats.calls + self.ylh.stats.calls - calls_before
             self.warehouse.finish_sync(report.sync_outcome(log_id, stopped_by=error))
@@ -161,7 +165,14 @@ class LogisticsTracker:
                 with self.warehouse.transaction(publish=False) as con:
                     for reject in result.rejected:
                         db.add_reject(
-                            con, run_id, SYNC_TYPE, order.so_id, reject.reason, reject.raw, now
+                            con,
+                            run_id,
+                            SYNC_TYPE,
+                            order.so_id,
+                            reject.reason,
+                            reject.raw,
+                            now,
+                            account=self.account,
                         )
         return rows
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.orders.fields import (
     FIELDS,
     ITEM_FIELDS,
@@ -68,11 +69,42 @@ class InvalidOrder(ValueError):
         return f"{record} in {self.source} is invalid ({count}):{lines}"
 
 
-def parse_order(raw: Mapping[str, Any], defaults: OrderDefaults, *, source: str) -> Order:
+def order_account(raw: Any, accounts: Sequence[str], *, source: str) -> str:
+    """The account an order file belongs to, or InvalidOrder saying why none can be chosen.
+
+    With one account configured a file may leave ``account`` out; with several it must name
+    one, since each account has its own catalog, credentials and YLH orders, and a guess
+    would push the order on someone else's account.
+    """
+    named = raw.get("account") if isinstance(raw, Mapping) else None
+    listed = ", ".join(accounts)
+    if named is None and len(accounts) == 1:
+        return accounts[0]
+    if not isinstance(raw, Mapping):
+        raise InvalidOrder(None, source, [f"the order is {_show(raw)}; write one JSON object"])
+    if isinstance(named, str) and named in accounts:
+        return named
+    if named is None:
+        problem = f"account: missing; several Haier accounts are configured, name one of {listed}"
+    else:
+        problem = (
+            f"account: {_show(named)} is not a configured Haier account; write one of {listed}"
+        )
+    raise InvalidOrder(record_id(raw), source, [problem])
+
+
+def parse_order(
+    raw: Mapping[str, Any],
+    defaults: OrderDefaults,
+    *,
+    source: str,
+    account: str = DEFAULT_ACCOUNT,
+) -> Order:
     """Build an Order from a file's JSON object, or raise InvalidOrder listing every problem.
 
     ``raw`` must come from ``read_order_file`` (or any json.loads with parse_float=Decimal):
     a binary float for money is refused, since it has already lost the exact amount.
+    ``account`` is the one ``order_account`` chose; ``defaults`` are that account's.
     """
     if not isinstance(raw, Mapping):
         raise InvalidOrder(None, source, [f"the order is {_show(raw)}; write one JSON object"])
@@ -101,6 +133,7 @@ def parse_order(raw: Mapping[str, Any], defaults: OrderDefaults, *, source: str)
         "shop_name": fields.configured("shopName", defaults.shop_name),
         "seller_code": fields.configured("sellerCode", defaults.seller_code),
         "items": _parse_items(raw.get("itemList"), problems),
+        "account": account,
     }
     _check_totals(values, problems)
     _check_delivery_install(raw.get("deliveryInstall"), values, problems)

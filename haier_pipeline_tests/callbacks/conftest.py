@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from haier_pipeline.callbacks.receiver import CallbackReceiver
+from haier_pipeline.callbacks.receiver import AccountKey, CallbackReceiver
 from haier_pipeline_tests.callbacks.forms import APP_KEY, SECRET
 
 
@@ -18,5 +18,5 @@ def spool_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def receiver(spool_dir: Path) -> Iterator[CallbackReceiver]:
-    with CallbackReceiver(spool_dir, APP_KEY, SECRET) as running:
+    with CallbackReceiver(spool_dir, AccountKey(APP_KEY, SECRET)) as running:
         yield running

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from haier_pipeline.callbacks import spool
 from haier_pipeline.callbacks.model import METHODS, format_timestamp
-from haier_pipeline.callbacks.receiver import CallbackReceiver
+from haier_pipeline.callbacks.receiver import AccountKey, CallbackReceiver
 from haier_pipeline.callbacks.signing import sign, verify
 from haier_pipeline_tests.callbacks.forms import APP_KEY, SECRET, callback_form
 from haier_pipeline_tests.fuzzing import JSON_VALUES, fuzz
@@ -30,7 +30,7 @@ REFUSALS = {400, 401}
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CallbackReceiver]:
     """Bound but never started: answer() is the whole decision, without the socket."""
-    made = CallbackReceiver(tmp_path_factory.mktemp("spool"), APP_KEY, SECRET)
+    made = CallbackReceiver(tmp_path_factory.mktemp("spool"), AccountKey(APP_KEY, SECRET))
     yield made
     made.stop()
 

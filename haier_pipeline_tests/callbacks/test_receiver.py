@@ -19,7 +19,7 @@ import requests
 
 from haier_pipeline.callbacks import spool
 from haier_pipeline.callbacks.model import parse_timestamp
-from haier_pipeline.callbacks.receiver import CallbackReceiver, main
+from haier_pipeline.callbacks.receiver import AccountKey, CallbackReceiver, main
 from haier_pipeline.callbacks.signing import sign
 from haier_pipeline_tests.callbacks.forms import APP_KEY, SECRET, callback_form, spool_files
 
@@ -209,13 +209,20 @@ def test_decisions_are_logged_without_secret_or_sign(
 
 def test_receiver_refuses_to_start_without_credentials(spool_dir: Path) -> None:
     with pytest.raises(ValueError, match="non-blank app_key and secret"):
-        CallbackReceiver(spool_dir, APP_KEY, " ")
+        CallbackReceiver(spool_dir, AccountKey(APP_KEY, " "))
+
+
+def test_receiver_refuses_two_accounts_sharing_one_app_key(spool_dir: Path) -> None:
+    """A callback carrying the shared AppKey could not say whose order it is."""
+    keys = [AccountKey(APP_KEY, SECRET, "north"), AccountKey(APP_KEY, "other", "south")]
+    with pytest.raises(ValueError, match="accounts north and south use the same callback AppKey"):
+        CallbackReceiver(spool_dir, keys)
 
 
 def test_stop_releases_the_port(spool_dir: Path) -> None:
-    with CallbackReceiver(spool_dir, APP_KEY, SECRET) as first:
+    with CallbackReceiver(spool_dir, AccountKey(APP_KEY, SECRET)) as first:
         port = int(first.url.rstrip("/").rsplit(":", 1)[1])
-    with CallbackReceiver(spool_dir, APP_KEY, SECRET, port=port) as second:
+    with CallbackReceiver(spool_dir, AccountKey(APP_KEY, SECRET), port=port) as second:
         assert post(second, callback_form()).status_code == 200
 
 

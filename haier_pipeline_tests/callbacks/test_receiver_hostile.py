@@ -19,7 +19,7 @@ import requests
 
 from haier_pipeline.callbacks import spool
 from haier_pipeline.callbacks.model import format_timestamp
-from haier_pipeline.callbacks.receiver import CallbackReceiver, main
+from haier_pipeline.callbacks.receiver import AccountKey, CallbackReceiver, main
 from haier_pipeline.environment import HAIER_CALLBACK_REPLAY_WINDOW_S
 from haier_pipeline_tests.callbacks.forms import APP_KEY, SECRET, callback_form, spool_files
 
@@ -61,7 +61,9 @@ def test_the_callback_path_with_a_query_string_is_served(
 def test_the_listen_backlog_queues_well_over_128_connections(spool_dir: Path) -> None:
     """Connections the receiver has not accepted yet wait in the kernel's queue; with the
     stdlib's backlog of 5, the 7th connection of a burst is left unanswered."""
-    receiver = CallbackReceiver(spool_dir, APP_KEY, SECRET)  # listening, not yet accepting
+    receiver = CallbackReceiver(
+        spool_dir, AccountKey(APP_KEY, SECRET)
+    )  # listening, not yet accepting
     host, port = receiver.url.removeprefix("http://").rstrip("/").split(":")
     sockets = [socket.socket() for _ in range(160)]
     try:
@@ -129,7 +131,7 @@ def test_the_timestamp_is_read_as_beijing_time(receiver: CallbackReceiver) -> No
 
 
 def test_the_window_is_configurable(spool_dir: Path) -> None:
-    with CallbackReceiver(spool_dir, APP_KEY, SECRET, replay_window_s=60) as narrow:
+    with CallbackReceiver(spool_dir, AccountKey(APP_KEY, SECRET), replay_window_s=60) as narrow:
         assert _post(narrow, callback_form(timestamp=_stamp(-timedelta(minutes=2)))).status_code
         assert (
             _post(narrow, callback_form(timestamp=_stamp(-timedelta(minutes=2)))).status_code == 400

@@ -14,10 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.orders import OrderDefaults
-from haier_pipeline.orders.pusher import OrderPusher
+from haier_pipeline.orders.pusher import AccountLink, OrderPusher
 from haier_pipeline.runlog import Log
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.storage.warehouse import Warehouse
@@ -86,4 +87,5 @@ def sandbox_pusher(
     """The real pusher for the sandbox's account; no settle window unless a test wants one."""
     account = sandbox.account
     defaults = OrderDefaults(account.source_system, account.shop_name, account.customer_code)
-    return OrderPusher(*clients, warehouse, inbox, defaults, log, settle_s=settle_s)
+    link = AccountLink(DEFAULT_ACCOUNT, defaults, *clients)
+    return OrderPusher([link], warehouse, inbox, log, settle_s=settle_s)

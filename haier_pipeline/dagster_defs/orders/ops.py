@@ -15,8 +15,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from haier_pipeline.accounts import Account
 from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import (
+    AccountsResource,
     CallbackSpoolResource,
     HaierApiResource,
     OrderInboxResource,
@@ -27,9 +29,9 @@ from haier_pipeline.haier.errors import HaierBusinessError
 from haier_pipeline.orders.apply_callbacks import CallbackApplier
 from haier_pipeline.orders.changes import OrderChangeError, cancel_order, reschedule_order
 from haier_pipeline.orders.model import OrderDefaults
-from haier_pipeline.orders.photos import collect_photos, fetch_photos
-from haier_pipeline.orders.pusher import OrderOutcome, OrderPusher
-from haier_pipeline.orders.tracking import LogisticsTracker
+from haier_pipeline.orders.photos import PhotoReport, collect_photos, fetch_photos
+from haier_pipeline.orders.pusher import AccountLink, OrderOutcome, OrderPusher
+from haier_pipeline.orders.tracking import LogisticsTracker, TrackingReport
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.schema import DELIVERY_PHOTOS, LOGISTICS_EVENTS, ORDERS
 
@@ -51,18 +53,27 @@ def push_pending_orders(
     config: PushOrdersConfig,
     haier: HaierApiResource,
     ylh: YlhResource,
+    haier_accounts: AccountsResource,
     duckdb_warehouse: WarehouseResource,
     order_inbox: OrderInboxResource,
 ) -> Iterator[AssetMaterialization]:
-    """Validate, confirm stock, push once by soId, record, then archive each order file."""
-    defaults = OrderDefaults(ylh.source_system, ylh.shop_name, haier.customer_code)
+    """Validate, confirm stock, push once by soId, record, then archive each order file,
+    every account's files in one run, each with its own account's catalog and clients."""
     with (
         user_errors("push_orders"),
         duckdb_warehouse.for_run(context, "push_orders") as warehouse,
-        haier.client() as jsh,
-        ylh.client() as ylh_client,
+        contextlib.ExitStack() as clients,
     ):
-        pusher = OrderPusher(jsh, ylh_client, warehouse, order_inbox.inbox(), defaults, context.log)
+        links = [
+            _account_link(clients, account, haier, ylh) for account in haier_accounts.accounts()
+        ]
+        for link in links:
+            if link.problem is not None:
+                context.log.warning(
+                    f"account {link.name} cannot reach Haier this run ({link.problem}); "
+                    "its orders fail and stay in the inbox"
+                )
+        pusher = OrderPusher(links, warehouse, order_inbox.inbox(), context.log)
         report = pusher.run(context.run.run_id, config.files)
     counts = {status: report.count(status) for status in (db.PUSHED, db.REJECTED, db.FAILED)}
     yield AssetMaterialization(
@@ -79,6 +90,22 @@ def push_pending_orders(
             description=f"{report.message()}. See last_error in orders for each failed soId.",
             allow_retries=False,
         )
+
+
+def _account_link(
+    clients: contextlib.ExitStack, account: Account, haier: HaierApiResource, ylh: YlhResource
+) -> AccountLink:
+    """The account's clients and defaults, or, when a setting of its own is missing or
+    unusable, why not: that fails its orders only, never another account's."""
+    try:
+        defaults = ylh.order_defaults(haier, account)
+        jsh = clients.enter_context(haier.client(account))
+        ylh_client = clients.enter_context(ylh.client(account))
+    except Failure as problem:
+        return AccountLink(
+            account.name, OrderDefaults(None, None, None), problem=str(problem.description)
+        )
+    return AccountLink(account.name, defaults, jsh, ylh_client)
 
 
 def _outcome_table(outcomes: Sequence[OrderOutcome]) -> str:
@@ -100,46 +127,72 @@ def refresh_logistics(
     context: OpExecutionContext,
     haier: HaierApiResource,
     ylh: YlhResource,
+    haier_accounts: AccountsResource,
     duckdb_warehouse: WarehouseResource,
 ) -> Iterator[AssetMaterialization]:
-    """New logistics events of every pushed or confirmed order not yet delivered."""
+    """New logistics events of every pushed or confirmed order not yet delivered, each
+    account's orders with its own clients; then photos of the newly delivered ones."""
+    tracked: dict[str, TrackingReport] = {}
+    photos: dict[str, PhotoReport] = {}
+    unreachable: dict[str, str] = {}
     with (
         user_errors("track_logistics"),
         duckdb_warehouse.for_run(context, "track_logistics") as warehouse,
-        haier.client() as jsh,
-        ylh.client() as ylh_client,
+        contextlib.ExitStack() as clients,
     ):
-        tracker = LogisticsTracker(
-            jsh,
-            ylh_client,
-            warehouse,
-            haier.customer_code,
-            context.log,
-            max_workers=haier.max_workers,
-        )
-        report = tracker.run(context.run.run_id)
-        photos = collect_photos(ylh_client, warehouse, context.log)
-    if photos.orders:
-        context.log.info(photos.message())
+        for account in haier_accounts.accounts():
+            link = _account_link(clients, account, haier, ylh)
+            if link.jsh is None or link.ylh is None:
+                unreachable[link.name] = str(link.problem)
+                continue
+            tracker = LogisticsTracker(
+                link.jsh,
+                link.ylh,
+                warehouse,
+                link.defaults.seller_code or "",
+                context.log,
+                max_workers=haier.max_workers,
+                account=link.name,
+            )
+            tracked[link.name] = tracker.run(context.run.run_id)
+            photos[link.name] = collect_photos(link.ylh, warehouse, context.log, link.name)
+    photo_message = _per_account({name: report.message() for name, report in photos.items()})
+    if any(report.orders for report in photos.values()):
+        context.log.info(photo_message)
         yield AssetMaterialization(
             DELIVERY_PHOTOS.name,
-            description=photos.message(),
-            metadata={"orders": photos.orders, "new_photos": photos.new_photos},
+            description=photo_message,
+            metadata={
+                "orders": sum(report.orders for report in photos.values()),
+                "new_photos": sum(report.new_photos for report in photos.values()),
+            },
         )
-    message = report.message()
+    message = _per_account({name: report.message() for name, report in tracked.items()})
     yield AssetMaterialization(
         LOGISTICS_EVENTS.name,
         description=message,
         metadata={
-            "orders_tracked": report.orders,
-            "orders_refreshed": report.refreshed,
-            "new_events": report.new_events,
-            "malformed_events": report.malformed_events,
-            "api_calls": report.api_calls,
+            name: sum(getattr(report, field) for report in tracked.values())
+            for name, field in (
+                ("orders_tracked", "orders"),
+                ("orders_refreshed", "refreshed"),
+                ("new_events", "new_events"),
+                ("malformed_events", "malformed_events"),
+                ("api_calls", "api_calls"),
+            )
         },
     )
-    if report.orders and not report.refreshed:
-        raise Failure(description=f"no order's logistics could be refreshed: {message}")
+    stuck = {name: r.message() for name, r in tracked.items() if r.orders and not r.refreshed}
+    if stuck or unreachable:
+        reasons = _per_account({**stuck, **unreachable})
+        raise Failure(description=f"no order's logistics could be refreshed: {reasons}")
+
+
+def _per_account(messages: dict[str, str]) -> str:
+    """One account's message as it is; several, each after its account's name."""
+    if len(messages) == 1:
+        return next(iter(messages.values()))
+    return "; ".join(f"{name}: {message}" for name, message in messages.items())
 
 
 class FetchPhotosConfig(Config):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from haier_pipeline.callbacks.receiver import CallbackReceiver
+from haier_pipeline.callbacks.receiver import AccountKey, CallbackReceiver
 from haier_pipeline_tests.conftest import Pipeline
 from haier_pipeline_tests.dagster_defs.order_helpers import orders, push_valid_orders
 
@@ -23,7 +23,9 @@ OOSTOCK = "hmm.scm_heorder.oostock"
 def receiver(pipeline: Pipeline) -> Iterator[CallbackReceiver]:
     account = pipeline.sandbox.account
     spool = Path(os.environ["HAIER_CALLBACK_SPOOL"])
-    with CallbackReceiver(spool, account.callback_app_key, account.callback_secret) as running:
+    with CallbackReceiver(
+        spool, AccountKey(account.callback_app_key, account.callback_secret)
+    ) as running:
         yield running
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
-from haier_pipeline.callbacks.receiver import CallbackReceiver
+from haier_pipeline.callbacks.receiver import AccountKey, CallbackReceiver
 from haier_pipeline.dagster_defs.orders.sensors import callback_spool_sensor, order_inbox_sensor
 from haier_pipeline.dagster_defs.resources import CallbackSpoolResource, OrderInboxResource
 from haier_pipeline_tests.conftest import Pipeline
@@ -113,7 +113,9 @@ def test_callback_sensor_requests_pending_files_and_the_run_applies_them(
     empty = callback_spool_sensor(build_sensor_context(resources=resources))
     assert isinstance(empty, SkipReason)
 
-    with CallbackReceiver(spool_dir, account.callback_app_key, account.callback_secret) as rx:
+    with CallbackReceiver(
+        spool_dir, AccountKey(account.callback_app_key, account.callback_secret)
+    ) as rx:
         answer = pipeline.sandbox.send_callback(rx.url, CONFIRM, so_id, 1, ext_order_no="EXT-9")
     assert answer.status_code == 200
     names = sorted(p.name for p in (spool_dir / "pending").glob("*.json"))
