@@ -185,6 +185,19 @@ class AccountsResource(EnvResource):
     def names(self) -> list[str]:
         return account_names(self.accounts())
 
+    def chosen(self, name: str) -> Account:
+        """The account a launch form names; empty names the only account there is."""
+        accounts = self.accounts()
+        if name.strip():
+            return _of_account(None, lambda: find_account(accounts, name.strip()))
+        if len(accounts) == 1:
+            return accounts[0]
+        raise Failure(
+            description=f"several accounts are configured ({', '.join(account_names(accounts))})"
+            "; set account in the launch config to the order's account.",
+            allow_retries=False,
+        )
+
 
 class WarehouseResource(EnvResource):
     """The DuckDB file analysts query (HAIER_DUCKDB_PATH) and the pipeline's working copy."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.haier.ylh import RESCHEDULE_TIME_OF_DAY, SHANGHAI, YlhClient
 from haier_pipeline.storage import orders as db
 from haier_pipeline.storage.warehouse import Warehouse, utcnow
@@ -23,18 +24,25 @@ class OrderChangeError(ValueError):
 
 
 def cancel_order(
-    ylh: YlhClient, warehouse: Warehouse, so_id: str, reason: str, source_system: str
+    ylh: YlhClient,
+    warehouse: Warehouse,
+    so_id: str,
+    reason: str,
+    source_system: str,
+    account: str = DEFAULT_ACCOUNT,
 ) -> str:
-    """Ask YLH to cancel a pushed order; returns its retailOrderNo (or the soId if unknown)."""
+    """Ask YLH to cancel a pushed order of ``account``; returns its retailOrderNo (or the soId
+    if unknown)."""
     so_id, reason = so_id.strip(), reason.strip()
     if not so_id or not reason:
         raise OrderChangeError("so_id and reason are both required to cancel an order")
     with warehouse.connect(publish=False) as con:
-        stored = db.stored_order(con, so_id)
+        stored = db.stored_order(con, so_id, account)
     if stored is None:
         raise OrderChangeError(
-            f"so_id {so_id!r} is not in the orders table; only orders this pipeline pushed "
-            "can be cancelled here. Check the soId (the shop's sub-order number)."
+            f"so_id {so_id!r} is not in the orders table of account {account}; only orders "
+            "this pipeline pushed can be cancelled here. Check the soId (the shop's sub-order "
+            "number) and the account."
         )
     if stored.status == db.CANCELLED:
         raise OrderChangeError(f"so_id {so_id!r} is already cancelled; nothing was sent")

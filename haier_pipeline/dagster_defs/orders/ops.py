@@ -257,22 +257,41 @@ def apply_spooled_callbacks(
         )
 
 
+ACCOUNT_FIELD = Field(
+    default="",
+    description="The order's account (a name in HAIER_ACCOUNTS_FILE); empty: the only account.",
+)
+
+
 class CancelOrderConfig(Config):
     so_id: str = Field(description="The shop's sub-order number (soId) of a pushed order.")
     reason: str = Field(description="Why the order is cancelled; sent to YLH as cancelReason.")
+    account: str = ACCOUNT_FIELD
 
 
 @op
 def cancel_pushed_order(
     context: OpExecutionContext,
     config: CancelOrderConfig,
+    haier: HaierApiResource,
     ylh: YlhResource,
+    haier_accounts: AccountsResource,
     duckdb_warehouse: WarehouseResource,
 ) -> None:
     """Ask YLH to cancel; Haier's cancel callback then marks the order cancelled."""
     warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (cancel_order)")
-    with ylh.client() as client, _refusals_as_failures():
-        number = cancel_order(client, warehouse, config.so_id, config.reason, ylh.source_system)
+    account = haier_accounts.chosen(config.account)
+    source_system = ylh.order_defaults(haier, account).source_system
+    if not source_system:
+        raise Failure(
+            description=f"account {account.name} has no sourceSystem to cancel with: set "
+            "HAIER_SOURCE_SYSTEM (or source_system in its accounts-file table).",
+            allow_retries=False,
+        )
+    with ylh.client(account) as client, _refusals_as_failures():
+        number = cancel_order(
+            client, warehouse, config.so_id, config.reason, source_system, account.name
+        )
     context.log.info(
         f"cancellation of soId {config.so_id.strip()} ({number}) accepted by YLH; the order "
         "becomes cancelled when Haier's cancel callback arrives"
@@ -289,14 +308,19 @@ class RescheduleOrderConfig(Config):
     install_date: str = Field(
         default="", description="New installation day, same format; empty: unchanged."
     )
+    account: str = ACCOUNT_FIELD
 
 
 @op
 def reschedule_delivery(
-    context: OpExecutionContext, config: RescheduleOrderConfig, ylh: YlhResource
+    context: OpExecutionContext,
+    config: RescheduleOrderConfig,
+    ylh: YlhResource,
+    haier_accounts: AccountsResource,
 ) -> None:
-    """Move delivery and/or installation to another day (YLH 3.3)."""
-    with ylh.client() as client, _refusals_as_failures():
+    """Move delivery and/or installation to another day (YLH 3.3), with the account's login."""
+    account = haier_accounts.chosen(config.account)
+    with ylh.client(account) as client, _refusals_as_failures():
         distribution, install = reschedule_order(
             client, config.retail_order_no, config.distribution_date, config.install_date
         )

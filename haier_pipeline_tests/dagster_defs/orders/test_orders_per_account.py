@@ -331,3 +331,28 @@ def test_one_accounts_missing_ylh_login_fails_only_its_orders(two: TwoAccounts) 
     ]
     assert "account south" in rows[1][2] and "YLH_PASSWORD" in rows[1][2]
     assert sorted(p.name for p in two.inbox.glob("*.json")) == ["SO-S7.json"]
+
+
+def test_cancel_goes_to_the_orders_own_account_and_an_unnamed_account_is_refused(
+    two: TwoAccounts,
+) -> None:
+    two.drop("SO-S9", "south", two.stocked("south"), account="south")
+    assert two.run("push_orders").success
+
+    cancel = build_defs().resolve_job_def("cancel_order")
+
+    def launch(**config: str) -> Any:
+        run_config = {"ops": {"cancel_pushed_order": {"config": {"reason": "顾客取消", **config}}}}
+        return cancel.execute_in_process(
+            instance=two.instance, raise_on_error=False, run_config=run_config
+        )
+
+    unnamed = launch(so_id="SO-S9")
+    assert not unnamed.success
+    [failure] = [e for e in unnamed.all_events if e.is_step_failure]
+    assert "several accounts are configured (north, south)" in str(
+        failure.step_failure_data.user_failure_data.description
+    )
+    assert launch(so_id="SO-S9", account="south").success
+    assert two.gateways["south"].orders["SO-S9"]["cancelled"] is True
+    assert two.gateways["north"].stats()["served"].get("order_cancel", 0) == 0
