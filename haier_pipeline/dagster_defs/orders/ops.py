@@ -195,8 +195,15 @@ def _per_account(messages: dict[str, str]) -> str:
     return "; ".join(f"{name}: {message}" for name, message in messages.items())
 
 
+ACCOUNT_FIELD = Field(
+    default="",
+    description="The order's account (a name in HAIER_ACCOUNTS_FILE); empty: the only account.",
+)
+
+
 class FetchPhotosConfig(Config):
     retail_order_no: str = Field(description="YLH's order number, e.g. SO.20250430.000001.")
+    account: str = ACCOUNT_FIELD
 
 
 @op(out={})
@@ -204,6 +211,7 @@ def fetch_order_photos(
     context: OpExecutionContext,
     config: FetchPhotosConfig,
     ylh: YlhResource,
+    haier_accounts: AccountsResource,
     duckdb_warehouse: WarehouseResource,
 ) -> Iterator[AssetMaterialization]:
     """One order's delivery and installation photos (YLH 3.4) into delivery_photos."""
@@ -215,10 +223,12 @@ def fetch_order_photos(
             allow_retries=False,
         )
     warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (photos)")
-    with user_errors(f"photos of {number}"), ylh.client() as client:
-        new = fetch_photos(client, warehouse, number)
+    account = haier_accounts.chosen(config.account)
+    with user_errors(f"photos of {number}"), ylh.client(account) as client:
+        new = fetch_photos(client, warehouse, number, account.name)
     [(stored,)] = warehouse.read(
-        f"SELECT count(*) FROM {DELIVERY_PHOTOS.name} WHERE retail_order_no = ?", [number]
+        f"SELECT count(*) FROM {DELIVERY_PHOTOS.name} WHERE account = ? AND retail_order_no = ?",
+        [account.name, number],
     )
     context.log.info(f"{number}: {new} new photo(s), {stored} stored")
     yield AssetMaterialization(
@@ -255,12 +265,6 @@ def apply_spooled_callbacks(
                 "callbacks_unknown_order": len(report.unknown),
             },
         )
-
-
-ACCOUNT_FIELD = Field(
-    default="",
-    description="The order's account (a name in HAIER_ACCOUNTS_FILE); empty: the only account.",
-)
 
 
 class CancelOrderConfig(Config):
