@@ -283,16 +283,6 @@ HAIER_BUDGET_DIR = Variable(
 HAIER_BALANCE_MIN = Variable(
     "HAIER_BALANCE_MIN", amount, "the balance below which the balance check warns", "0"
 )
-HAIER_CALLBACK_APP_KEY = Variable(
-    "HAIER_CALLBACK_APP_KEY", text, "the AppKey Haier sends in callbacks", required=True
-)
-HAIER_CALLBACK_SECRET = Variable(
-    "HAIER_CALLBACK_SECRET",
-    raw,
-    "the callback signing secret agreed with Haier",
-    required=True,
-    secret=True,
-)
 HAIER_ACCOUNTS_FILE = Variable(
     "HAIER_ACCOUNTS_FILE",
     text,
