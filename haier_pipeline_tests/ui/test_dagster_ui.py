@@ -27,6 +27,9 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+PARTITIONED_JOBS = {"catalog_sync", "balance_snapshot"}
+
+
 def _launch(page: Any, dagster_ui: DagsterUi, job: str, edit: Any = None) -> None:
     """The job's Launchpad, its prefilled run config changed by ``edit``, then "Launch Run"."""
     page.goto(f"{dagster_ui.url}/locations/haier_pipeline/jobs/{job}/playground")
@@ -36,6 +39,10 @@ def _launch(page: Any, dagster_ui: DagsterUi, job: str, edit: Any = None) -> Non
         config = editor.evaluate("node => node.CodeMirror.getValue()")
         editor.evaluate("(node, text) => node.CodeMirror.setValue(text)", edit(config))
     page.get_by_role("button", name=re.compile("Launch Run", re.I)).click()
+    if job in PARTITIONED_JOBS:
+        # Partitioned by account: a run naming no partition syncs every account, which
+        # Dagster asks the operator to confirm.
+        page.get_by_role("button", name="Confirm").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+"), timeout=RUN_TIMEOUT_MS)
 
 
