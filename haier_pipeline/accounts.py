@@ -237,14 +237,6 @@ class EachAccount(Generic[T]):
     done: dict[str, T]
     failed: dict[str, BaseException]
 
-    def failure_message(self) -> str:
-        """One line naming every failed account and why, then the accounts that went through."""
-        reasons = "; ".join(f"{name}: {error}" for name, error in self.failed.items())
-        text = f"{len(self.failed)} account(s) failed ({reasons})"
-        if self.done:
-            text += f"; {', '.join(self.done)} went through"
-        return text
-
 
 def for_each_account(names: Sequence[str], work: Callable[[str], T]) -> EachAccount[T]:
     """Run ``work`` for every account side by side, each on its own thread.

@@ -89,7 +89,7 @@ def _print_tables(path: Path) -> None:
         ).fetchall():
             print(f"  {sync_type:<9} {status:<8} {ok}/{total} loaded, {failed} failed")
     query = (
-        f"import duckdb; print(duckdb.connect({str(path)!r}, read_only=True)"
+        f"import duckdb; print(duckdb.connect({str(path.resolve())!r}, read_only=True)"
         ".sql('FROM products LIMIT 5'))"
     )
     # sys.executable is this venv's Python, which has duckdb; a bare `python` may not.

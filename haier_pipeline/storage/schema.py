@@ -6,7 +6,8 @@ renamed Haier field is changed in one file. From these declarations come the DDL
 bulk-load schemas, the history tables (``History``), and the ``COMMENT ON`` statements that
 make ``duckdb_columns()`` and any SQL client show the same descriptions; ``description`` on a
 column, table or view is plain text for other consumers (the Dagster UI). The names are the
-ones ``shared/contract.md`` promises; renaming one needs a migration and a README note.
+ones analysts' queries use (the README's queries); renaming one needs a migration and a README
+note.
 """
 
 from __future__ import annotations

@@ -190,8 +190,9 @@ def test_lock_timeout_names_the_process_holding_the_writer_lock(tmp_path: Path) 
 
 TZ = "TIMESTAMP WITH TIME ZONE"
 MONEY = "DECIMAL(18,2)"
-# shared/contract.md, written out here rather than read from schema.py, so that a change to
-# the declaration that breaks the contract fails this test. Types where the contract says one.
+# The columns promised to analysts (the project's contract), written out here rather than read
+# from schema.py, so that a change to the declaration that breaks the promise fails this test.
+# Types where the contract names one.
 CONTRACT_COLUMNS: dict[str, dict[str, str | None]] = {
     "products": {
         "product_code": None,
