@@ -40,7 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     add("--revoke-tokens-every", type=int, default=0, help="revoke all tokens every N calls")
     add("--malformed", type=int, default=0, help="number of products whose records break")
     add("--fault-seed", type=int, default=0, help="seed of the fault RNG")
+    add(
+        "--refusal-code",
+        type=_text,
+        help="answer every business refusal with this code (e.g. E-7731), as a gateway whose "
+        "codes the client has never seen",
+    )
+    add("--refusal-message", type=_text, help="and with this message (e.g. 密码错误)")
     return parser
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
 
 
 def _faults(args: argparse.Namespace) -> FaultConfig:
@@ -76,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         faults=faults,
         token_ttl_s=args.token_ttl,
+        refusal_code=args.refusal_code,
+        refusal_message=args.refusal_message,
     )
     try:
         server.start()
@@ -113,6 +128,14 @@ def procurable_summary(catalog: SandboxCatalog) -> str:
     return text
 
 
+def _refusals(server: SandboxServer) -> str:
+    if not (server.refusal_code or server.refusal_message):
+        return ""
+    code = server.refusal_code or "(its own code)"
+    message = server.refusal_message or "(its own message)"
+    return f"  refusals:      every business refusal answers {code} {message}\n"
+
+
 def _announce(server: SandboxServer, args: argparse.Namespace) -> None:
     limit = f"{args.rate_limit:g}/s per client" if args.rate_limit else "unlimited"
     print(
@@ -122,6 +145,7 @@ def _announce(server: SandboxServer, args: argparse.Namespace) -> None:
         f"  YLH base URL:  {server.ylh_base_url}\n"
         f"  YLH token URL: {server.ylh_auth_url}\n"
         f"  admin:         {server.base_url}/_sandbox/stats\n"
+        f"{_refusals(server)}"
         "Environment for the pipeline (sandbox-only dummy credentials):",
     )
     for name, value in server.env().items():

@@ -34,10 +34,12 @@ class FaultConfig:
     slow_rate: float = 0.0  # fraction that wait slow_s more before answering
     slow_s: float = 0.0
     malformed_codes: frozenset[str] = field(default_factory=frozenset)  # records sent broken
+    unsold_codes: frozenset[str] = field(default_factory=frozenset)  # stock refused everywhere
     seed: int = 0  # seeds the fault RNG, so a fault run repeats exactly
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "malformed_codes", frozenset(self.malformed_codes))
+        object.__setattr__(self, "unsold_codes", frozenset(self.unsold_codes))
         for name in ("error_rate", "drop_rate", "html_rate", "slow_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -60,6 +62,7 @@ class FaultConfig:
     def to_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["malformed_codes"] = sorted(self.malformed_codes)
+        values["unsold_codes"] = sorted(self.unsold_codes)
         return values
 
     @staticmethod

@@ -190,6 +190,8 @@ class JshApi(Api):
         self._check_password(password, self.account.seller_password, "sellerPassword")
         if code not in self.catalog:
             raise BusinessFailure(p.PRODUCT_NOT_FOUND, f"商品不存在: productCode {code}")
+        if code in faults.unsold_codes:  # a records-level refusal, worded alike for every key
+            raise BusinessFailure(p.PRODUCT_NOT_SOLD, p.REASON_NOT_SOLD_HERE)
         self.stats.served("stock", [code])
         self.stats.stock_query(code, county)
         today = datetime.now(p.SHANGHAI)

@@ -43,7 +43,14 @@ from haier_pipeline.sandbox.httpio import (
 from haier_pipeline.sandbox.jsh import JshApi
 from haier_pipeline.sandbox.orders import OrderBook
 from haier_pipeline.sandbox.stats import SandboxStats
-from haier_pipeline.sandbox.wire import ApiError, BadRequest, Unauthorized, failure, ok
+from haier_pipeline.sandbox.wire import (
+    ApiError,
+    BadRequest,
+    BusinessFailure,
+    Unauthorized,
+    failure,
+    ok,
+)
 from haier_pipeline.sandbox.ylh import YlhApi
 
 HTML_PAGE = (
@@ -67,6 +74,10 @@ class SandboxServer:
 
     ``catalog`` wins over ``size``/``seed``. ``rate_limit`` is calls per second per client_id
     (0 or None: unlimited). ``faults`` can be swapped at runtime through the property.
+    ``refusal_code`` and ``refusal_message``, when given, replace the code and message of
+    every business refusal (HTTP 200, ``success: false``): a gateway whose codes no client
+    has been written for, as Haier's real ones are (haier-api.md promises only a code and a
+    message).
     """
 
     def __init__(
@@ -81,7 +92,11 @@ class SandboxServer:
         token_ttl_s: float = 3600,
         account: SandboxAccount | None = None,
         jsh_token_paths: tuple[str, ...] = p.JSH_TOKEN_PATHS,
+        refusal_code: str | None = None,
+        refusal_message: str | None = None,
     ) -> None:
+        self.refusal_code = refusal_code
+        self.refusal_message = refusal_message
         self.catalog = catalog if catalog is not None else generate_catalog(size, seed)
         self.account = account or SandboxAccount()
         self.rate_limit = rate_limit or 0.0
@@ -309,7 +324,7 @@ class SandboxServer:
             else:
                 answer = self._api(method, path, raw, handler)
         except ApiError as error:
-            answer = error_answer(error)
+            answer = error_answer(self._reworded(error))
         except Exception as exc:  # a sandbox bug: say so loudly, never hang the client
             traceback.print_exc()
             self._stats.event("internal_error")
@@ -320,6 +335,13 @@ class SandboxServer:
         if not admin:
             self._stats.status(answer.status)
         write_answer(handler, answer)
+
+    def _reworded(self, error: ApiError) -> ApiError:
+        """A business refusal in the words this sandbox was told to use, if any."""
+        if not isinstance(error, BusinessFailure):
+            return error
+        code = self.refusal_code or error.code
+        return BusinessFailure(code, self.refusal_message or error.message, error.data)
 
     def _api(self, method: str, path: str, raw: bytes, handler: BaseHTTPRequestHandler) -> Answer:
         route = self._routes.get(path)
