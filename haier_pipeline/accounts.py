@@ -36,6 +36,7 @@ DEFAULT_ACCOUNT = "default"
 """The account the HAIER_* variables make when there is no accounts file."""
 ENVIRONMENT = "the HAIER_* variables"
 ACCOUNT_NAME = re.compile(r"[a-z0-9_]+")
+_VARIABLE = re.compile(r"\b(?:HAIER|YLH)_[A-Z0-9_]+\b")
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 """What a ``*_env`` value must look like; anything else is not repeated (it may be a secret)."""
 
@@ -120,20 +121,33 @@ class Account:
         """The account the HAIER_* variables make (no accounts file)."""
         return self.origin == ENVIRONMENT
 
-    def variable_names(self) -> dict[str, str]:
-        """HAIER_*/YLH_* variable -> the variable that holds this account's value instead
-        (its ``*_env`` names; its own password for the seller and customer passwords), so a
-        message about this account names what its operator must fix."""
-        names = {
-            key.variable.name: self.env_names[key.name]
-            for key in KEYS
-            if key.name in self.env_names
-        }
+    def variable(self, name: str) -> str:
+        """Where this account's setting ``name`` (a key: ``seller_password``) is set, as its
+        operator must be told: the variable its ``*_env`` key names (its own password for
+        the seller and customer passwords it leaves out), the key of its table in the
+        accounts file, or the HAIER_*/YLH_* variable it falls back to (``default``: always).
+        The one place messages about an account get their names from."""
+        key = _BY_NAME[name]
+        if name in self.given:
+            return f"{key.file_key} of [accounts.{self.name}] in {self.origin}"
+        if name in self.env_names:
+            return self.env_names[name]
         own_password = self.env_names.get("password")
-        for fallback in ("seller_password", "customer_password"):
-            if own_password and fallback not in self.env_names:
-                names[_BY_NAME[fallback].variable.name] = own_password
-        return names
+        if name in ("seller_password", "customer_password") and own_password:
+            return own_password
+        return key.variable.name
+
+    def variable_names(self) -> dict[str, str]:
+        """HAIER_*/YLH_* variable -> where this account's value is set instead
+        (:meth:`variable`), so a message written with the HAIER_* names can be told in this
+        account's."""
+        names = {key.variable.name: self.variable(key.name) for key in KEYS}
+        return {haier: own for haier, own in names.items() if haier != own}
+
+    def in_own_names(self, text: str) -> str:
+        """``text`` with each HAIER_*/YLH_* variable it names told as this account's."""
+        names = self.variable_names()
+        return _VARIABLE.sub(lambda found: names.get(found[0], found[0]), text)
 
     def value(self, name: str) -> Any:
         """A setting as a typed value, read now; SettingError (one line) when unusable."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from haier_pipeline.accounts import DEFAULT_ACCOUNT
+from haier_pipeline.accounts import DEFAULT_ACCOUNT, Account
 from haier_pipeline.batching import batched
 from haier_pipeline.catalog.concurrency import call_all
 from haier_pipeline.catalog.rows import (
@@ -28,7 +28,15 @@ from haier_pipeline.catalog.rows import (
     stock_row,
     stock_rows,
 )
-from haier_pipeline.haier.errors import HaierError, Remedy, refusal_key, remedy, short_reason
+from haier_pipeline.haier.errors import (
+    HaierBusinessError,
+    HaierError,
+    HaierUnreachableError,
+    refusal_key,
+    refused_settings,
+    remedy,
+    short_reason,
+)
 from haier_pipeline.haier.jsh import PRODUCT_CHUNK, JshClient
 from haier_pipeline.haier.records import ParseResult, RejectedRecord
 from haier_pipeline.runlog import Log
@@ -40,11 +48,20 @@ from haier_pipeline.storage.warehouse import PublishError, SyncOutcome, Warehous
 BATCH_SIZE = 20  # Haier accepts at most 20 product codes per call
 FLUSH_ROWS = 5_000  # rows buffered before an Arrow append to staging
 STOP_AFTER_REFUSALS = 3
-"""Identical refusals that need a person (a wrong password, an unknown customer code, a
-refused token), in a row with no call succeeding between them, after which a phase stops: the
-answer will not change, and 1,350 calls each answered PASSWORD_WRONG only cost time. The keys
-not tried keep their previous rows. A success in between (a storm of revoked tokens, where
-most calls still go through) starts the count again."""
+"""When a phase stops because its answer will not change until a person acts.
+
+Haier's business codes are not published, so a refusal is judged by what it does, not by its
+code: the first calls of a phase all refused with the same code and message, none having
+succeeded yet, mean the calls themselves are refused (a wrong password, an unknown customer
+code), whatever the code. Three, because a records-level refusal (a product not sold in a
+county) is about one product or one county, and the first three calls of a phase are three
+batches of 20 products, or, stock being called in diagonal order (:func:`_diagonal`), three
+different products in three different counties; 1,350 calls each refused alike only cost
+time. Once a call of the phase has succeeded, identical refusals are about records and never
+stop it. Refusals that are not business answers and need a person (a refused token, HTTP 403
+or 404) stop it after three in a row with no success between them: a storm of revoked
+tokens, where most calls still go through, keeps going. A gateway that cannot be connected to
+at all stops the phase at once. The keys not tried keep their previous rows."""
 PROGRESS_EVERY_S = 30.0
 PROGRESS_STEPS = 10  # a progress line about every 10 % of a phase, or every 30 s
 
@@ -65,12 +82,14 @@ class PhaseReport:
     rows: int = 0  # rows in the published table after the swap
     retries: int = 0
     http_429: int = 0
-    refusal: HaierError | None = None  # the first refusal that needs a person
+    refusal: HaierError | None = None  # what stopped the phase, or failed all of it alike
     not_tried: int = 0  # keys left untried when the phase stopped on repeated refusals
+    account: Account = field(default_factory=lambda: Account(DEFAULT_ACCOUNT))
 
     @property
-    def remedy(self) -> Remedy | None:
-        return remedy(self.refusal) if self.refusal is not None else None
+    def needs_person(self) -> bool:
+        """The phase failed for a reason retrying will not cure: a setting or the gateway."""
+        return self._fix() is not None
 
     @property
     def calls_per_s(self) -> float:
@@ -94,25 +113,42 @@ class PhaseReport:
             )
             if rejects_published:
                 text += f"; see sync_rejects where run_id = '{run_id}'"
-        if self.not_tried:
-            text += (
-                f"; stopped after {STOP_AFTER_REFUSALS} identical refusals, "
-                f"{self.not_tried} not tried"
-            )
+        if self.not_tried and self.refusal is not None:
+            text += f"; stopped ({short_reason(self.refusal)}), {self.not_tried} not tried"
         if self.errors:
             text += f"; errors: {self.errors}"
         return text
 
     def problem(self, run_id: str, *, rejects_published: bool = True) -> str:
-        """One line for the operator: what failed and, for a refusal, which setting to fix."""
-        fix = self.remedy
+        """One line for the operator: what failed, for which account, and what to fix."""
+        fix = self._fix()
         if self.refusal is None or fix is None:
             return f"{self.sync_type}: {self.message(run_id, rejects_published=rejects_published)}"
+        if isinstance(self.refusal, HaierUnreachableError):
+            return f"catalog_sync: account {self.account.name}: {self.refusal}"
         return (
-            f"{self.sync_type}: loaded {self.success} of {self.total} records; Haier refused "
-            f"the calls ({short_reason(self.refusal)}); {fix.text()}, then run catalog_sync "
-            f"again. The {self.table.name} table keeps its previous rows."
+            f"{self.sync_type}: loaded {self.success} of {self.total} records of account "
+            f"{self.account.name}; Haier refused the calls ({short_reason(self.refusal)}); "
+            f"{fix}, then run catalog_sync again. The {self.table.name} table keeps its "
+            "previous rows."
         )
+
+    def _fix(self) -> str | None:
+        """What the account's operator must change, in the names the account reads."""
+        error = self.refusal
+        if error is None:
+            return None
+        if isinstance(error, HaierUnreachableError):
+            return str(error)
+        settings = refused_settings(error)
+        known = remedy(error)
+        if len(settings) == 1 and known is not None:
+            return known.text(self.account.variable(settings[0]))
+        if settings:
+            names = [self.account.variable(setting) for setting in settings]
+            listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+            return f"{self.sync_type} calls send {listed}; check which is wrong"
+        return self.account.in_own_names(known.text()) if known is not None else None
 
 
 @dataclass
@@ -138,7 +174,7 @@ class CatalogSync:
         warehouse: Warehouse,
         run_id: str,
         *,
-        account: str = DEFAULT_ACCOUNT,
+        account: Account | str = DEFAULT_ACCOUNT,
         counties: Sequence[str],
         product_codes: Sequence[str] = (),
         product_chunk: int = PRODUCT_CHUNK,
@@ -146,11 +182,13 @@ class CatalogSync:
         targeted: bool = False,
     ) -> None:
         """``targeted``: a refresh of only these products and/or counties, which leaves every
-        other row of the published tables as it is (a full sync drops rows it did not see)."""
+        other row of the published tables as it is (a full sync drops rows it did not see).
+        ``account``: its name, or the Account, whose variables a failure then names."""
         self.client = client
         self.warehouse = warehouse
         self.run_id = run_id
-        self.account = account
+        self.settings = account if isinstance(account, Account) else Account(account)
+        self.account = self.settings.name
         self.counties = list(dict.fromkeys(counties))
         self.product_codes = list(dict.fromkeys(product_codes))
         self.log = log or logging.getLogger(__name__)
@@ -169,9 +207,9 @@ class CatalogSync:
 
     def _run(self) -> CatalogResult:
         phases = {
-            "products": PhaseReport("products", PRODUCTS),
-            "prices": PhaseReport("prices", PRICES),
-            "stock": PhaseReport("stock", STOCK),
+            "products": PhaseReport("products", PRODUCTS, account=self.settings),
+            "prices": PhaseReport("prices", PRICES, account=self.settings),
+            "stock": PhaseReport("stock", STOCK, account=self.settings),
         }
         log_ids = self.warehouse.start_syncs(self.run_id, list(phases), self.account)
         staging = Staging(
@@ -276,7 +314,7 @@ class CatalogSync:
         self._run_phase(report, staging, self.client.prices, batched(codes, BATCH_SIZE), handle)
 
     def _stock(self, staging: Staging, report: PhaseReport, codes: list[str]) -> None:
-        pairs = list(cross(codes, self.counties))
+        pairs = _diagonal(codes, self.counties)
         report.total = len(pairs)
         buffer: list[dict[str, Any]] = []
 
@@ -309,12 +347,13 @@ class CatalogSync:
         items: Iterable[Any],
         handle: Callable[[Any, ParseResult[Any], datetime], None],
     ) -> None:
-        """Call for every item, stopping early on repeated refusals that need a person."""
+        """Call for every item, stopping early when the answer will not change
+        (:data:`STOP_AFTER_REFUSALS` says when)."""
         work = list(items)
         keys_left = sum(len(_item_keys(item)) or 1 for item in work)
         progress = _Progress(report.sync_type, len(work), self.log)
         before = self.client.stats
-        refusals: dict[str, int] = {}
+        verdict = _Verdict()
         for item, result, error in call_all(call, work, self.workers):
             keys_left -= len(_item_keys(item)) or 1
             progress.step(self.client.stats.calls - before.calls)
@@ -322,16 +361,16 @@ class CatalogSync:
             if error is None:
                 assert result is not None
                 handle(item, result, at)
-                refusals.clear()  # only refusals in a row mean the answer will not change
+                verdict.succeeded()
                 continue
             self._call_failed(report, staging, item, error, at)
-            if remedy(error) is not None:
-                report.refusal = report.refusal or error
-                key = refusal_key(error)
-                refusals[key] = refusals.get(key, 0) + 1
-                if refusals[key] >= STOP_AFTER_REFUSALS and keys_left:
-                    self._stop(report, keys_left, error)
+            stop = verdict.stops(error)
+            if stop is not None:
+                report.refusal = stop
+                if keys_left:
+                    self._stop(report, keys_left, stop)
                     break
+        report.refusal = report.refusal or verdict.all_alike()
         after = self.client.stats
         report.calls = after.calls - before.calls
         report.retries = after.retries - before.retries
@@ -366,15 +405,12 @@ class CatalogSync:
         """The keys not tried count as failed and keep their previous rows (they are in scope)."""
         report.not_tried = keys_left
         report.failed += keys_left
-        fix = remedy(error)
         self.log.warning(
-            "%s: stopped after %d identical refusals (%s); %d keys not tried keep their "
-            "previous rows. %s",
+            "%s: stopped (%s); %d keys not tried keep their previous rows. %s",
             report.sync_type,
-            STOP_AFTER_REFUSALS,
             short_reason(error),
             keys_left,
-            fix.text() if fix else "",
+            report.problem(self.run_id),
         )
 
     def _missing(
@@ -447,8 +483,46 @@ class CatalogSyncFailed(RuntimeError):
 
     def __init__(self, phase: PhaseReport) -> None:
         # Nothing of the run is published, sync_rejects included: do not point there.
-        super().__init__(phase.message("", rejects_published=False))
+        if phase.needs_person:
+            super().__init__(phase.problem("", rejects_published=False))
+        else:
+            super().__init__(phase.message("", rejects_published=False))
         self.phase = phase
+
+
+class _Verdict:
+    """What a phase's failures so far say about the calls still to make."""
+
+    def __init__(self) -> None:
+        self._succeeded = False
+        self._counts: dict[str, int] = {}
+        self._first: dict[str, HaierError] = {}
+
+    def succeeded(self) -> None:
+        self._succeeded = True
+        self._counts.clear()  # only refusals in a row mean the answer will not change
+
+    def stops(self, error: HaierError) -> HaierError | None:
+        """The error that stops the phase, if this failure completes one."""
+        if isinstance(error, HaierUnreachableError):
+            return error
+        if isinstance(error, HaierBusinessError):
+            if self._succeeded:
+                return None  # the calls work: identical refusals are about records
+        elif remedy(error) is None:
+            return None  # transient, or nothing a person can fix
+        key = refusal_key(error)
+        self._first.setdefault(key, error)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        return self._first[key] if self._counts[key] >= STOP_AFTER_REFUSALS else None
+
+    def all_alike(self) -> HaierError | None:
+        """For a phase too short to stop: its one refusal, if nothing succeeded and every
+        refusal was that one."""
+        if self._succeeded or len(self._counts) != 1:
+            return None
+        [key] = self._counts
+        return self._first[key]
 
 
 class _Progress:
@@ -499,6 +573,20 @@ def _requested_only(records: Sequence[Any], batch: list[str] | None) -> list[Any
         seen.add(code)
         kept.append(record)
     return kept
+
+
+def _diagonal(codes: Sequence[str], counties: Sequence[str]) -> list[tuple[str, str]]:
+    """Every (product, county) pair, ordered so that calls in a row differ in product and
+    county: the first calls of the stock phase then tell a refusal of the calls (a wrong
+    seller password) from one product, or one county, that Haier does not serve."""
+    if not codes or not counties:
+        return []
+    step = len(codes)
+    return [
+        (codes[(start + offset) % step], county)
+        for start in range(step)
+        for offset, county in enumerate(counties)
+    ]
 
 
 def _item_keys(item: Any) -> list[str | None]:

@@ -8,6 +8,7 @@ path; the test environment suffixes each service segment with ``-dev``, so the s
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
 
 # JSH open platform (2.0-2.5).
 JSH_TOKEN_FALLBACK = "/oauth2/token"
@@ -28,6 +29,21 @@ JSH_BALANCE = (
     "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/"
     "get-payer-account-balance-by-customer-code"
 )
+
+SENDS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {
+        JSH_PRODUCTS: ("customer_code", "send_to_code", "supplier_code", "password"),
+        JSH_PRICES: ("customer_code", "send_to_code", "password"),
+        JSH_STOCK: ("customer_code", "send_to_code", "seller_password"),
+        JSH_LOGISTICS: ("customer_code", "seller_password"),
+        JSH_BALANCE: ("customer_code", "customer_password"),
+    }
+)
+"""The account settings each JSH endpoint's calls send (``JshSettings`` fields, the keys of
+the accounts file), besides the token. Haier's business codes are not published: when every
+call of an endpoint is refused alike and Haier's code is not one we know, the fix is among
+these settings, and a message can name them. The client id and secret are not listed: a
+refusal comes with a token they earned."""
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,33 @@ class HaierTransientError(HaierError):
         self.last_cause = last_cause
 
 
+class HaierUnreachableError(HaierTransientError):
+    """No connection to the gateway's host could be made at all (refused, unknown host name,
+    no route), on every attempt: no answer came, so the fix is the URL setting or the gateway
+    itself, never the rate limit."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        attempts: int,
+        last_cause: BaseException,
+        *,
+        address: str,
+        reason: str,
+        url_hint: str,
+    ) -> None:
+        HaierError.__init__(
+            self,
+            f"cannot connect to {address} ({reason}); check {url_hint}, or whether the "
+            "gateway is up.",
+            endpoint=endpoint,
+        )
+        self.attempts = attempts
+        self.last_cause = last_cause
+        self.address = address
+        self.reason = reason
+
+
 class HaierAuthError(HaierError):
     """The token endpoint refused our credentials, or a fresh token was refused too."""
 
@@ -122,27 +149,42 @@ class Remedy:
 
     Only refusals that repeat until a person acts have one (a wrong password, an unknown
     customer code, a refused token, an IP not on the allow-list); a timeout or a 5xx has none.
+    ``variable`` is the HAIER_* name; ``setting`` the account's key (``JshSettings`` field)
+    when the remedy is one setting, so a message about an account from the accounts file can
+    name the variable that account reads instead.
     """
 
     variable: str
     action: str
+    setting: str = ""
 
-    def text(self) -> str:
-        return f"fix {self.variable}: {self.action}"
-
-
-def _password(variable: str, field: str) -> Remedy:
-    return Remedy(variable, f"set it to the {field} Haier issued for this account")
+    def text(self, variable: str = "") -> str:
+        return f"fix {variable or self.variable}: {self.action}"
 
 
-_CUSTOMER = Remedy("HAIER_CUSTOMER_CODE", "set it to the sold-to party code (售达方) Haier issued")
+def _password(setting: str, variable: str, field: str) -> Remedy:
+    return Remedy(variable, f"set it to the {field} Haier issued for this account", setting)
+
+
+_CUSTOMER = Remedy(
+    "HAIER_CUSTOMER_CODE",
+    "set it to the sold-to party code (售达方) Haier issued",
+    "customer_code",
+)
 _SEND_TO = Remedy(
     "HAIER_SEND_TO_CODE",
     "set it to the ship-to party code (送达方), or unset it to use the customer code",
+    "send_to_code",
 )
-_SUPPLIER = Remedy("HAIER_SUPPLIER_CODE", "set it to the supplier code (1001 for Haier Smart Home)")
-_CATALOG_PASSWORD = _password("HAIER_PASSWORD", "account password (passWord)")
-_SELLER_PASSWORD = _password("HAIER_SELLER_PASSWORD", "seller password (sellerPassword)")
+_SUPPLIER = Remedy(
+    "HAIER_SUPPLIER_CODE",
+    "set it to the supplier code (1001 for Haier Smart Home)",
+    "supplier_code",
+)
+_CATALOG_PASSWORD = _password("password", "HAIER_PASSWORD", "account password (passWord)")
+_SELLER_PASSWORD = _password(
+    "seller_password", "HAIER_SELLER_PASSWORD", "seller password (sellerPassword)"
+)
 
 # Which setting each refusal code points at, per endpoint: the same PASSWORD_WRONG means the
 # account password on products and prices, the seller password on stock and logistics, the
@@ -177,7 +219,9 @@ REFUSALS: MappingProxyType[str, MappingProxyType[str, Remedy]] = MappingProxyTyp
         endpoints.JSH_BALANCE: MappingProxyType(
             {
                 "PASSWORD_WRONG": _password(
-                    "HAIER_CUSTOMER_PASSWORD", "customer password (customerPassword)"
+                    "customer_password",
+                    "HAIER_CUSTOMER_PASSWORD",
+                    "customer password (customerPassword)",
                 ),
                 "CUSTOMER_NOT_FOUND": _CUSTOMER,
             }
@@ -207,10 +251,24 @@ def remedy(error: BaseException) -> Remedy | None:
     return None
 
 
+def refused_settings(error: BaseException) -> tuple[str, ...]:
+    """The account settings a business refusal of a JSH call can be about: the one its code
+    names when the code is known, else every setting the endpoint sends (any code and message
+    work, since Haier's are not published). Empty for other errors and other endpoints."""
+    if not isinstance(error, HaierBusinessError):
+        return ()
+    for path, sent in endpoints.SENDS.items():
+        if error.endpoint.endswith(path):
+            known = REFUSALS[path].get(error.code) if path in REFUSALS else None
+            return (known.setting,) if known is not None and known.setting else sent
+    return ()
+
+
 def refusal_key(error: BaseException) -> str:
-    """Errors with the same key are the same refusal (same endpoint, same code or status)."""
+    """Errors with the same key are the same refusal (same endpoint, same code and message,
+    or same status)."""
     if isinstance(error, HaierBusinessError):
-        return f"{error.endpoint} {error.code}"
+        return f"{error.endpoint} {error.code} {error.message}"
     if isinstance(error, HaierHttpError):
         return f"{error.endpoint} HTTP {error.status}"
     return f"{error.__class__.__name__} {getattr(error, 'endpoint', '')}"
@@ -222,6 +280,8 @@ def short_reason(error: BaseException) -> str:
         return f"{error.code} {error.message}"
     if isinstance(error, HaierHttpError):
         return f"HTTP {error.status}"
+    if isinstance(error, HaierUnreachableError):
+        return f"cannot connect to {error.address} ({error.reason})"
     if isinstance(error, HaierAuthError):
         return error.detail
     return str(error)

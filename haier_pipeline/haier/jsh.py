@@ -34,6 +34,8 @@ PRICE_TYPE = "PT"
 STOCK_SOURCE = "JSH-B"
 CREDENTIALS = "HAIER_CLIENT_ID and HAIER_CLIENT_SECRET"
 PRODUCT_CHUNK = 5_000
+URLS = "the account's base_url (or HAIER_BASE_URL)"
+URLS_AND_TOKEN_URL = "the account's base_url and token_url (or HAIER_BASE_URL and HAIER_TOKEN_URL)"
 
 
 class JshClient(TransportClient):
@@ -46,7 +48,11 @@ class JshClient(TransportClient):
         self._base = settings.base_url.rstrip("/")
         self._token_url = settings.effective_token_url
         super().__init__(
-            settings, max_workers=max_workers, retry=retry, credentials_hint=CREDENTIALS
+            settings,
+            max_workers=max_workers,
+            retry=retry,
+            credentials_hint=CREDENTIALS,
+            url_hint=URLS_AND_TOKEN_URL if settings.token_url else URLS,
         )
 
     def procurable_products(self, codes: Sequence[str] | None = None) -> ParseResult[Product]:

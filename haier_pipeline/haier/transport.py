@@ -32,6 +32,7 @@ from typing import Any, Protocol, Self
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from haier_pipeline.haier import fields, jsonio
 from haier_pipeline.haier.budget import budget_for, current_priority
@@ -42,6 +43,7 @@ from haier_pipeline.haier.errors import (
     HaierHttpError,
     HaierProtocolError,
     HaierTransientError,
+    HaierUnreachableError,
 )
 from haier_pipeline.haier.masking import get_logger, mask, register_secrets
 from haier_pipeline.haier.payloads import as_list
@@ -90,7 +92,8 @@ class Transport:
     per client_id for the whole machine.
 
     ``fetch_token`` gets a new token (it may call :meth:`exchange`); ``credentials_hint``
-    names the settings to check when the token is refused.
+    names the settings to check when the token is refused, ``url_hint`` those to check when
+    no connection can be made.
     """
 
     def __init__(
@@ -103,11 +106,13 @@ class Transport:
         retry: RetryPolicy | None,
         fetch_token: Callable[[Transport], Token],
         credentials_hint: str,
+        url_hint: str = "the base and token URLs",
     ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers is {max_workers}; use 1 or more")
         self.retry = retry or RetryPolicy()
         self.credentials_hint = credentials_hint
+        self.url_hint = url_hint
         self._timeout_s = timeout_s
         self._budget = budget_for(client_id, rate_limit)
         self._stats = StatsCounter()
@@ -232,7 +237,7 @@ class Transport:
             outcome = self._attempt(endpoint, url, data, all_headers, spool)
             if isinstance(outcome, Reply):
                 return outcome
-        return self._give_up(endpoint, attempts, outcome)
+        return self._give_up(url, attempts, outcome)
 
     def _pause(self, endpoint: str, attempt: int, failed: Reply | _Transient) -> None:
         assert isinstance(failed, _Transient)
@@ -247,14 +252,25 @@ class Transport:
         self._stats.add("retries")
         time.sleep(wait)
 
-    def _give_up(self, endpoint: str, attempts: int, failed: Reply | _Transient) -> Reply:
+    def _give_up(self, url: str, attempts: int, failed: Reply | _Transient) -> Reply:
         assert isinstance(failed, _Transient)
-        cause = failed.cause
+        endpoint, cause = endpoint_of(url), failed.cause
         log.warning("giving up after %d attempts: %s", attempts, _describe(endpoint, cause))
         if isinstance(cause, HaierProtocolError):
             raise HaierProtocolError(
                 endpoint, f"{cause.detail} ({attempts} attempts in a row)", cause.excerpt
             ) from cause
+        reason = _no_connection(cause)
+        if reason:
+            # The cause's text is urllib3's retelling of the URL; the message says it all.
+            raise HaierUnreachableError(
+                endpoint,
+                attempts,
+                cause,
+                address=_address(url),
+                reason=reason,
+                url_hint=self.url_hint,
+            ) from None
         raise HaierTransientError(endpoint, attempts, cause) from cause
 
     def _attempt(
@@ -303,6 +319,36 @@ class Transport:
 def endpoint_of(url: str) -> str:
     """The URL's path: names the endpoint in messages without the host or a query."""
     return urllib.parse.urlsplit(url).path or url
+
+
+def _no_connection(cause: BaseException) -> str:
+    """Why no connection could be opened at all, or "" when one was (and then failed: a
+    dropped answer, a read timeout), which a busy gateway does and retrying may cure."""
+    if isinstance(cause, requests.ConnectTimeout):
+        return "no answer to the connection attempt"
+    if not isinstance(cause, requests.ConnectionError) or not cause.args:
+        return ""
+    failure = cause.args[0]
+    reason = failure.reason if isinstance(failure, MaxRetryError) else failure
+    if isinstance(reason, NameResolutionError):
+        return "host name not found"
+    if not isinstance(reason, NewConnectionError):
+        return ""
+    os_error = reason.__cause__ or reason.__context__
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused"
+    return (getattr(os_error, "strerror", None) or "no connection").lower()
+
+
+def _address(url: str) -> str:
+    """host:port of a URL (the scheme's port when it names none), without any user or query."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.hostname or ''}:{port or default}"
 
 
 def _describe(endpoint: str, cause: BaseException) -> str:
@@ -391,6 +437,7 @@ class TransportClient:
         max_workers: int,
         retry: RetryPolicy | None,
         credentials_hint: str,
+        url_hint: str,
         extra_secrets: Iterable[str] = (),
     ) -> None:
         register_secrets([*settings.secrets(), *extra_secrets])
@@ -404,6 +451,7 @@ class TransportClient:
             retry=retry,
             fetch_token=self._fetch_token,
             credentials_hint=credentials_hint,
+            url_hint=url_hint,
         )
 
     def _fetch_token(self, transport: Transport) -> Token:

@@ -44,6 +44,7 @@ RESCHEDULE_TIME_OF_DAY = time(23, 59, 59)
 SO_ID_DUPLICATE = "SO_ID_DUPLICATE"
 SYSTEM_NAME = "ylh-open-api"
 CREDENTIALS = "YLH_CLIENT_ID, YLH_CLIENT_SECRET, YLH_USERNAME and YLH_PASSWORD"
+URLS = "the account's ylh_base_url and ylh_auth_url (or YLH_BASE_URL and YLH_AUTH_URL)"
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class YlhClient(TransportClient):
             max_workers=max_workers,
             retry=retry,
             credentials_hint=CREDENTIALS,
+            url_hint=URLS,
             extra_secrets=[self._basic],
         )
 

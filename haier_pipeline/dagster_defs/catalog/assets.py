@@ -136,7 +136,9 @@ def catalog(
             result = _sync(context, config, account, haier, catalog_scope, warehouse)
         except CatalogSyncFailed as nothing:
             yield from evaluate_checks(warehouse, checks, refreshed=())
-            raise _nothing_published(nothing) from (None if nothing.phase.remedy else nothing)
+            raise _nothing_published(nothing) from (
+                None if nothing.phase.needs_person else nothing
+            )
         yield from _materializations({account.name: result}, warehouse)
         refreshed = [p.table.name for p in result.phases.values() if p.status != "failed"]
         yield from evaluate_checks(warehouse, checks, refreshed)
@@ -164,7 +166,7 @@ def _sync(
             client,
             warehouse,
             context.run.run_id,
-            account=account.name,
+            account=account,
             counties=config.counties() or catalog_scope.counties(account),
             product_codes=config.products() or catalog_scope.products(account),
             log=context.log,
@@ -225,11 +227,11 @@ def _every_account(
 
 def _nothing_published(failed: CatalogSyncFailed) -> Failure:
     phase = failed.phase
-    if phase.remedy is not None:
+    if phase.needs_person:
         line = phase.problem("", rejects_published=False)
     else:
         line = f"catalog_sync failed, tables unchanged: {failed}"
-    return Failure(description=line, allow_retries=phase.remedy is None)
+    return Failure(description=line, allow_retries=not phase.needs_person)
 
 
 def _materializations(

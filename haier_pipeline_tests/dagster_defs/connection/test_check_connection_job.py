@@ -3,11 +3,15 @@ unreachable; and nothing written."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from dagster import ExecuteInProcessResult
 
 from haier_pipeline.haier import connection as c
 from haier_pipeline_tests.conftest import Pipeline
+from haier_pipeline_tests.dagster_defs.file_account import south_account
 
 CREDENTIALS = [c.JSH_TOKEN, c.PASSWORD, c.SELLER_PASSWORD, c.CUSTOMER_PASSWORD, c.YLH_TOKEN]
 
@@ -92,3 +96,53 @@ def test_an_unreachable_gateway_is_reported_as_such(
     table = _table(result)
     assert table[c.JSH_TOKEN][1] == "unreachable"
     assert "unreachable" in _failure(result)
+
+
+UNSEEN = {"refusal_code": "E-7731", "refusal_message": "密码错误"}
+
+
+@pytest.mark.parametrize("sandbox", [UNSEEN], indirect=True)
+@pytest.mark.parametrize(
+    ("account", "variable"),
+    [("default", "HAIER_SELLER_PASSWORD"), ("south", "SOUTH_HAIER_SELLER_PASSWORD")],
+)
+def test_a_refusal_with_a_code_never_seen_fails_the_check_naming_the_variable(
+    pipeline: Pipeline,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    account: str,
+    variable: str,
+) -> None:
+    if account == "south":
+        south_account(pipeline, tmp_path, monkeypatch)
+    monkeypatch.setenv(variable, "wrong")
+    result = pipeline.run("check_connection")
+
+    assert not result.success
+    line = _failure(result)
+    prefix = "south: " if account == "south" else ""
+    assert f"{prefix}{variable} (stock): refused (E-7731)" in line
+    assert "\n" not in line and "1 refused" in line
+    assert re.findall(r"\b\w*SELLER_PASSWORD\b", line) == [variable, variable]
+    table = _table(result)
+    refused = [name for name, cells in table.items() if cells[1] == "refused"]
+    assert refused == [f"{prefix}{variable} (stock)"]
+    assert table[refused[0]][2] == "E-7731"
+
+
+def test_an_unreachable_gateway_fails_the_check_with_the_url_setting_to_check(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAIER_BASE_URL", "http://127.0.0.1:9")
+    result = pipeline.run("check_connection")
+
+    assert not result.success
+    line = _failure(result)
+    assert (
+        "cannot connect to 127.0.0.1:9 (connection refused); check the account's base_url "
+        "(or HAIER_BASE_URL), or whether the gateway is up" in line
+    )
+    assert "HAIER_RATE_LIMIT" not in line and "Max retries" not in line
+    table = _table(result)
+    assert {table[name][1] for name in CREDENTIALS[1:4]} == {"not checked"}
+    assert table[c.YLH_TOKEN][1] == "ok"
