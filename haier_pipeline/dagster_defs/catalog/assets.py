@@ -136,9 +136,7 @@ def catalog(
             result = _sync(context, config, account, haier, catalog_scope, warehouse)
         except CatalogSyncFailed as nothing:
             yield from evaluate_checks(warehouse, checks, refreshed=())
-            raise _nothing_published(nothing) from (
-                None if nothing.phase.needs_person else nothing
-            )
+            raise _nothing_published(nothing) from (None if nothing.phase.needs_person else nothing)
         yield from _materializations({account.name: result}, warehouse)
         refreshed = [p.table.name for p in result.phases.values() if p.status != "failed"]
         yield from evaluate_checks(warehouse, checks, refreshed)
