@@ -129,13 +129,18 @@ class Account:
         The one place messages about an account get their names from."""
         key = _BY_NAME[name]
         if name in self.given:
-            return f"{key.file_key} of [accounts.{self.name}] in {self.origin}"
+            return f"[accounts.{self.name}] {key.file_key}"
         if name in self.env_names:
             return self.env_names[name]
         own_password = self.env_names.get("password")
         if name in ("seller_password", "customer_password") and own_password:
             return own_password
         return key.variable.name
+
+    def variables(self, names: Sequence[str]) -> str:
+        """:meth:`variable` of each setting, as a list in a sentence ("A, B and C")."""
+        told = [self.variable(name) for name in names]
+        return f"{', '.join(told[:-1])} and {told[-1]}" if len(told) > 1 else "".join(told)
 
     def variable_names(self) -> dict[str, str]:
         """HAIER_*/YLH_* variable -> where this account's value is set instead

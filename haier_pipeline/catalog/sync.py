@@ -126,9 +126,10 @@ class PhaseReport:
             return f"{self.sync_type}: {self.message(run_id, rejects_published=rejects_published)}"
         if isinstance(self.refusal, HaierUnreachableError):
             return f"catalog_sync: account {self.account.name}: {self.refusal}"
+        loaded = f"{self.success} of {self.total}" if self.total else "no"
         return (
-            f"{self.sync_type}: loaded {self.success} of {self.total} records of account "
-            f"{self.account.name}; Haier refused the calls ({short_reason(self.refusal)}); "
+            f"{self.sync_type}: loaded {loaded} records of account {self.account.name}; "
+            f"Haier refused the calls ({short_reason(self.refusal)}); "
             f"{fix}, then run catalog_sync again. The {self.table.name} table keeps its "
             "previous rows."
         )
@@ -145,8 +146,7 @@ class PhaseReport:
         if len(settings) == 1 and known is not None:
             return known.text(self.account.variable(settings[0]))
         if settings:
-            names = [self.account.variable(setting) for setting in settings]
-            listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+            listed = self.account.variables(settings)
             return f"{self.sync_type} calls send {listed}; check which is wrong"
         return self.account.in_own_names(known.text()) if known is not None else None
 

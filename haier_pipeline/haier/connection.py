@@ -2,14 +2,17 @@
 
 The Django admin this pipeline replaced had a "test connection" button; this is its engine,
 free of Dagster (the ``check_connection`` job wraps it). Each probe is the smallest call that
-exercises one credential: a products lookup of one code for HAIER_PASSWORD, one stock query
-for the seller password, the balance for the customer password, and for YLH a logistics
-lookup of an order number that does not exist. Nothing is written anywhere.
+exercises one credential: a products lookup for HAIER_PASSWORD, one stock query for the
+seller password, the balance for the customer password, and for YLH a logistics lookup of an
+order number that does not exist. Nothing is written anywhere.
 
-A probe's outcome is *ok*, *refused* (Haier named a setting the user must fix: the variable
-comes from :func:`~haier_pipeline.haier.errors.remedy`, the one map of refusals), or
-*unreachable* (timeouts, 5xx, a gateway that does not answer JSON). A refusal that is not
-about the credential (PRODUCT_NOT_FOUND for the sample code) means the credential passed.
+A probe's outcome is *ok*, *refused* or *unreachable*. Haier's business codes are not
+published, so any business refusal of a probe counts as refused, whatever its code: the fix
+names the one setting a known code points at (:func:`~haier_pipeline.haier.errors.remedy`),
+else every setting that endpoint sends (``endpoints.SENDS``). For that to hold, the stock
+probe asks for a product Haier knows: the one configured, else the first the account may
+procure. *Unreachable* is a gateway that cannot be connected to or does not answer usably
+(timeouts, 5xx, not JSON).
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT, Account
 from haier_pipeline.haier.errors import (
     HaierAuthError,
     HaierBusinessError,
     HaierError,
+    HaierUnreachableError,
+    refused_settings,
     remedy,
     short_reason,
 )
@@ -53,21 +59,51 @@ class Probe:
     detail: str = ""
 
 
-def check_jsh(client: JshClient, product_code: str, county_code: str) -> list[Probe]:
-    """The JSH token, then products, stock and balance; each call is one request."""
+def check_jsh(
+    client: JshClient, product_code: str, county_code: str, account: Account | None = None
+) -> list[Probe]:
+    """The JSH token, then products, stock and balance; each call is one request.
+
+    ``product_code`` empty: the products probe asks for the whole list (the call a sync
+    makes) and the stock probe uses its first product. Fixes name ``account``'s variables
+    (default: the HAIER_* ones).
+    """
+    account = account or Account(DEFAULT_ACCOUNT)
+    found: list[str] = []
+
+    def probe(credential: str, call: Callable[[], Any]) -> Probe:
+        return _probe(credential, call, account)
+
     # The first call fetches the token, so its answer also tells whether the token came.
-    products = _probe(PASSWORD, lambda: client.procurable_products([product_code]))
+    products = probe(PASSWORD, lambda: found.extend(_a_product(client, product_code)))
+    passwords = (PASSWORD, SELLER_PASSWORD, CUSTOMER_PASSWORD)
     if products.code == TOKEN_REFUSED:
-        passwords = (PASSWORD, SELLER_PASSWORD, CUSTOMER_PASSWORD)
         untried = [Probe(name, NOT_CHECKED, detail="needs a JSH token") for name in passwords]
         return [_named(products, JSH_TOKEN), *untried]
-    token = Probe(JSH_TOKEN, UNREACHABLE if products.outcome == UNREACHABLE else OK)
+    if products.outcome == UNREACHABLE:
+        untried = [Probe(name, NOT_CHECKED, detail="needs the gateway") for name in passwords]
+        return [_named(products, JSH_TOKEN), *untried]
+    if found:
+        stock = probe(SELLER_PASSWORD, lambda: client.stock(found[0], county_code))
+    else:
+        detail = "the account may procure no product; set product_code in the launch config"
+        stock = Probe(SELLER_PASSWORD, NOT_CHECKED, detail=detail)
     return [
-        token,
+        Probe(JSH_TOKEN, OK),
         products,
-        _probe(SELLER_PASSWORD, lambda: client.stock(product_code, county_code)),
-        _probe(CUSTOMER_PASSWORD, client.balance),
+        stock,
+        probe(CUSTOMER_PASSWORD, client.balance),
     ]
+
+
+def _a_product(client: JshClient, product_code: str) -> list[str]:
+    """``product_code`` looked up, or the first product of the account's whole list."""
+    if product_code:
+        client.procurable_products([product_code])
+        return [product_code]
+    for chunk in client.iter_procurable_products(1):
+        return [record.product_code for record in chunk.records[:1]]
+    return []
 
 
 def check_ylh(client: YlhClient) -> Probe:
@@ -102,20 +138,34 @@ def _named(probe: Probe, credential: str) -> Probe:
     return Probe(credential, probe.outcome, probe.code, probe.fix, probe.detail)
 
 
-def _probe(credential: str, call: Callable[[], Any]) -> Probe:
+def _probe(credential: str, call: Callable[[], Any], account: Account | None = None) -> Probe:
+    account = account or Account(DEFAULT_ACCOUNT)
     try:
         call()
     except HaierAuthError as error:
         fix = remedy(error)
-        fix_text = fix.text() if fix else ""
+        fix_text = account.in_own_names(fix.text()) if fix else ""
         return Probe(credential, REFUSED, TOKEN_REFUSED, fix_text, short_reason(error))
+    except HaierBusinessError as error:
+        return Probe(credential, REFUSED, error.code, _fix(error, account), short_reason(error))
+    except HaierUnreachableError as error:
+        return Probe(credential, UNREACHABLE, fix=str(error), detail=short_reason(error))
     except HaierError as error:
         fix = remedy(error)
-        code = error.code if isinstance(error, HaierBusinessError) else short_reason(error)
+        code = short_reason(error)
         if fix is not None:
-            return Probe(credential, REFUSED, code, fix.text(), short_reason(error))
-        if isinstance(error, HaierBusinessError):
-            # Refused for the sample record, not for the credential: the credential passed.
-            return Probe(credential, OK, code, detail=f"answered {short_reason(error)}")
+            return Probe(credential, REFUSED, code, account.in_own_names(fix.text()), code)
         return Probe(credential, UNREACHABLE, code, detail=str(error))
     return Probe(credential, OK)
+
+
+def _fix(error: HaierBusinessError, account: Account) -> str:
+    """The one setting a known code names, else every setting the endpoint sends, in the
+    names the account reads."""
+    settings = refused_settings(error)
+    known = remedy(error)
+    if known is not None and len(settings) == 1:
+        return known.text(account.variable(settings[0]))
+    if known is not None or not settings:
+        return account.in_own_names(known.text()) if known else "check the account's settings"
+    return f"the call sends {account.variables(settings)}; check which is wrong"

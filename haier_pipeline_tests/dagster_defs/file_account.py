@@ -19,6 +19,7 @@ client_id_env = "SOUTH_HAIER_CLIENT_ID"
 client_secret_env = "SOUTH_HAIER_CLIENT_SECRET"
 password_env = "SOUTH_HAIER_PASSWORD"
 seller_password_env = "SOUTH_HAIER_SELLER_PASSWORD"
+customer_password_env = "SOUTH_HAIER_CUSTOMER_PASSWORD"
 """
 
 
@@ -42,3 +43,4 @@ def south_account(
     monkeypatch.setenv("SOUTH_HAIER_CLIENT_SECRET", account.client_secret)
     monkeypatch.setenv("SOUTH_HAIER_PASSWORD", account.password)
     monkeypatch.setenv("SOUTH_HAIER_SELLER_PASSWORD", account.seller_password)
+    monkeypatch.setenv("SOUTH_HAIER_CUSTOMER_PASSWORD", account.customer_password)

@@ -14,9 +14,6 @@ from haier_pipeline.haier import connection
 from haier_pipeline.haier.connection import Probe
 from haier_pipeline.haier.ylh import YlhClient
 
-SAMPLE_PRODUCT = (
-    "GA0SZC00U"  # haier-api.md's example code; an unknown code still tests the password
-)
 SAMPLE_COUNTY = "110101"
 
 
@@ -24,7 +21,8 @@ class CheckConnectionConfig(Config):
     product_code: str = Field(
         default="",
         description="Product code for the products and stock probes; empty: the first of "
-        f"HAIER_PRODUCT_CODES, else {SAMPLE_PRODUCT}.",
+        "HAIER_PRODUCT_CODES, else the first product the account may procure (its whole "
+        "product list is asked for once).",
     )
     county_code: str = Field(
         default="",
@@ -74,11 +72,11 @@ def _account_probes(
         products, counties = _first(env.HAIER_PRODUCT_CODES), _first(env.HAIER_COUNTY_CODES)
     else:
         products, counties = _codes(account.product_codes), _codes(account.county_codes)
-    product = config.product_code.strip() or products or SAMPLE_PRODUCT
+    product = config.product_code.strip() or products
     county = config.county_code.strip() or counties or SAMPLE_COUNTY
     try:
         with haier.client(account) as jsh:
-            probes = connection.check_jsh(jsh, product, county)
+            probes = connection.check_jsh(jsh, product, county, account)
     except Failure as unusable:  # this account's settings: reported, the others still probed
         detail = unusable.description or ""
         probes = [Probe(connection.JSH_TOKEN, connection.NOT_CHECKED, detail=detail)]
@@ -102,10 +100,8 @@ def _ylh_probe(account: Account) -> Probe:
 def _of_account(probe: Probe, account: Account) -> Probe:
     """The probe as an accounts-file operator reads it: the account's name first, and the
     account's own variables named where the HAIER_* ones would be."""
-    credential, fix = probe.credential, probe.fix
-    for haier_name, own_name in account.variable_names().items():
-        credential = credential.replace(haier_name, own_name)
-        fix = fix.replace(haier_name, own_name)
+    credential = account.in_own_names(probe.credential)
+    fix = account.in_own_names(probe.fix)
     return replace(probe, credential=f"{account.name}: {credential}", fix=fix)
 
 
