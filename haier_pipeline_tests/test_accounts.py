@@ -213,3 +213,27 @@ def test_an_unknown_account_name_lists_the_accounts(
     _load(tmp_path, monkeypatch, NORTH)
     with pytest.raises(SettingError, match="the accounts are north"):
         find_account(load_accounts(), "south")
+
+
+def test_an_account_names_where_each_setting_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None
+) -> None:
+    """The names every message about an account uses (the sync's and check_connection's)."""
+    _load(tmp_path, monkeypatch, NORTH)
+    [north] = load_accounts()
+    assert north.variable("password") == "NORTH_HAIER_PASSWORD"
+    # left out: its own password is sent, so that is the variable to fix
+    assert north.variable("seller_password") == "NORTH_HAIER_PASSWORD"
+    assert north.variable("customer_code") == "[accounts.north] customer_code"
+    assert north.variable("supplier_code") == "HAIER_SUPPLIER_CODE"  # falls back to it
+    assert north.variables(["customer_code", "password"]) == (
+        "[accounts.north] customer_code and NORTH_HAIER_PASSWORD"
+    )
+    text = "fix HAIER_CLIENT_ID and HAIER_CLIENT_SECRET; not NORTH_HAIER_X"
+    assert north.in_own_names(text) == (
+        "fix NORTH_HAIER_CLIENT_ID and NORTH_HAIER_CLIENT_SECRET; not NORTH_HAIER_X"
+    )
+    monkeypatch.delenv("HAIER_ACCOUNTS_FILE")
+    [default] = load_accounts()
+    assert default.variable("seller_password") == "HAIER_SELLER_PASSWORD"
+    assert default.in_own_names(text) == text
