@@ -13,6 +13,7 @@ import pytest
 from dagster import AssetKey, ExecuteInProcessResult
 
 from haier_pipeline.catalog.sync import STOP_AFTER_REFUSALS
+from haier_pipeline.dagster_defs.resources import HaierApiResource
 from haier_pipeline.sandbox import FaultConfig
 from haier_pipeline_tests.conftest import Pipeline
 from haier_pipeline_tests.dagster_defs.file_account import south_account
@@ -68,6 +69,21 @@ def test_an_unknown_refusal_code_stops_stock_early_naming_the_accounts_variable(
     assert "stock table keeps its previous rows" in line
     assert _latest_stock_run(pipeline) == first.run_id
     assert sync_log(pipeline, failed.run_id)["stock"].status == "failed"
+
+
+@pytest.mark.parametrize("sandbox", [{**WRONG_PASSWORD, "size": 120}], indirect=True)
+def test_at_full_concurrency_the_stop_leaves_most_stock_calls_unmade(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAIER_SELLER_PASSWORD", "wrong-seller-password")
+    failed = run_catalog(pipeline, workers=None)
+
+    pairs = sync_log(pipeline, failed.run_id)["stock"].total
+    workers = HaierApiResource.model_fields["max_workers"].default
+    stock_calls = pipeline.sandbox.stats()["calls"]["stock"]
+    # the calls already submitted when the third refusal came back, at most two per worker
+    assert stock_calls <= STOP_AFTER_REFUSALS + 2 * workers < pairs
+    assert f"{UNSEEN} 密码错误" in _step_failure(failed)[0]
 
 
 @pytest.mark.parametrize("sandbox", [{"size": 40, "seed": 5}], indirect=True)
