@@ -98,17 +98,27 @@ class AlertTarget:
         return [self.url, self.secret, *url_secrets(self.url), *([path] if len(path) > 8 else [])]
 
 
-def target_from_env() -> AlertTarget | None:
-    """The target the HAIER_ALERT_* variables name, or None when no webhook URL is set.
+def target_from_env(
+    kind: str | None = None, url: str | None = None, secret: str | None = None
+) -> AlertTarget | None:
+    """The target the HAIER_ALERT_* variables name (or the texts given for them), or None when
+    no webhook URL is set.
 
     Raises ``SettingError`` (one line, no value of a secret) for an unusable kind or URL.
     """
-    url = env.HAIER_ALERT_WEBHOOK_URL.value(env.HAIER_ALERT_WEBHOOK_URL.text())
-    if not url:
+    checked_url = env.HAIER_ALERT_WEBHOOK_URL.value(_text(env.HAIER_ALERT_WEBHOOK_URL, url))
+    if not checked_url:
         return None
-    kind = env.HAIER_ALERT_KIND.value(env.HAIER_ALERT_KIND.text())
-    secret = env.HAIER_ALERT_SECRET.value(env.HAIER_ALERT_SECRET.text())
-    return AlertTarget(kind, url, secret)
+    return AlertTarget(
+        env.HAIER_ALERT_KIND.value(_text(env.HAIER_ALERT_KIND, kind)),
+        checked_url,
+        env.HAIER_ALERT_SECRET.value(_text(env.HAIER_ALERT_SECRET, secret)),
+    )
+
+
+def _text(variable: env.Variable[str], given: str | None) -> str:
+    """The given text (a resource's resolved field), else the variable's, else its default."""
+    return given if given and given.strip() else variable.text()
 
 
 class AlertSender:
@@ -117,13 +127,15 @@ class AlertSender:
     def __init__(
         self,
         target: AlertTarget,
-        limiter: RateLimiter = SHARED_LIMIT,
-        delivered: DeliveredKeys = DELIVERED,
+        limiter: RateLimiter | None = None,
+        delivered: DeliveredKeys | None = None,
     ) -> None:
+        """By default the process-wide :data:`SHARED_LIMIT` and :data:`DELIVERED`: the sensors
+        make a sender per tick, and the limit and the memory must outlive it."""
         register_secrets(target.secrets())
         self.target = target
-        self._limiter = limiter
-        self._delivered = delivered
+        self._limiter = limiter or SHARED_LIMIT
+        self._delivered = delivered or DELIVERED
 
     def send(self, alert: Alert) -> bool:
         """Deliver ``alert`` once; False (logged, never raised) when it was not delivered."""
