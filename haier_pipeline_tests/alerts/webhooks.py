@@ -103,7 +103,7 @@ class Target:
         if self.kind in ("wecom", "dingtalk"):
             return {"errcode": 310000 if problem else 0, "errmsg": problem or "ok"}
         if self.kind == "feishu":
-            return {"code": 19021 if problem else 0, "msg": problem or "success"}
+            return {"code": 1 if problem else 0, "msg": problem or "success"}  # any non-zero code
         return b"invalid_payload" if problem else b"ok"
 
     def texts(self) -> list[str]:
