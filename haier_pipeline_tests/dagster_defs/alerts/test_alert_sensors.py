@@ -278,3 +278,18 @@ def test_the_balance_warn_is_alerted_when_it_turns_warn(
     pipeline.run("balance_snapshot")
     _balance_tick(pipeline, webhook.url, passed.cursor)
     assert len(webhook.received) == 2  # WARN, passed, WARN again: alerted again
+
+
+def test_an_unusable_alert_setting_is_logged_and_the_sensor_skips(
+    pipeline: Pipeline, webhook: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sensor that raised would fail every tick; it says what to fix and sends nothing."""
+    context = build_sensor_context(
+        instance=pipeline.instance,
+        resources={"alerts": AlertsResource(kind="teams", webhook_url=webhook.url)},
+    )
+    with caplog.at_level("WARNING", "haier_pipeline.alerts"):
+        assert isinstance(balance_alerts(context), SkipReason)
+
+    assert "alerts are off: HAIER_ALERT_KIND='teams' is not one of wecom" in caplog.text
+    assert webhook.received == []
