@@ -7,6 +7,8 @@ import warnings
 from dagster import BetaWarning, Definitions, StaticPartitionsDefinition, in_process_executor
 
 from haier_pipeline.accounts import account_names, load_accounts
+from haier_pipeline.dagster_defs.alerts.resources import AlertsResource
+from haier_pipeline.dagster_defs.alerts.sensors import ALERT_SENSORS
 from haier_pipeline.dagster_defs.catalog.assets import catalog
 from haier_pipeline.dagster_defs.catalog.jobs import CATALOG_JOBS
 from haier_pipeline.dagster_defs.catalog.schedules import CATALOG_SCHEDULES
@@ -63,7 +65,7 @@ def build_defs() -> Definitions:
         asset_checks=FINANCE_CHECKS,
         jobs=[*CATALOG_JOBS, *ORDER_JOBS, *FINANCE_JOBS, *CONNECTION_JOBS],
         schedules=[*CATALOG_SCHEDULES, *ORDER_SCHEDULES, *FINANCE_SCHEDULES],
-        sensors=ORDER_SENSORS,
+        sensors=[*ORDER_SENSORS, *ALERT_SENSORS],
         executor=in_process_executor,
         resources={
             "haier": HaierApiResource.from_env(),
@@ -74,6 +76,7 @@ def build_defs() -> Definitions:
             "callback_spool": CallbackSpoolResource.from_env(),
             "balance_policy": BalancePolicyResource.from_env(),
             "haier_accounts": AccountsResource.from_env(),
+            "alerts": AlertsResource.from_env(),
         },
     )
 

@@ -288,3 +288,38 @@ HAIER_ACCOUNTS_FILE = Variable(
     text,
     "the TOML file listing several Haier accounts (unset: one account, default, from HAIER_*)",
 )
+
+
+ALERT_KINDS = ("wecom", "dingtalk", "feishu", "slack", "webhook")
+"""Where alerts go: WeCom, DingTalk or Feishu group robots, Slack, or a plain JSON POST."""
+
+
+def alert_kind(value: str) -> str:
+    """One of :data:`ALERT_KINDS`, case-insensitive."""
+    kind = value.strip().lower()
+    if kind not in ALERT_KINDS:
+        raise ValueError(f"is not one of {', '.join(ALERT_KINDS)}")
+    return kind
+
+
+HAIER_ALERT_KIND = Variable(
+    "HAIER_ALERT_KIND",
+    alert_kind,
+    "where alerts go: wecom, dingtalk, feishu, slack or webhook (a plain JSON POST)",
+    "webhook",
+)
+HAIER_ALERT_WEBHOOK_URL = Variable(
+    "HAIER_ALERT_WEBHOOK_URL",
+    url,
+    "the URL alerts are posted to (unset: no alerts); a secret, as WeCom's key sits in it",
+    secret=True,
+)
+HAIER_ALERT_SECRET = Variable(
+    "HAIER_ALERT_SECRET",
+    raw,
+    "the signing secret of a dingtalk or feishu robot (unset: alerts are sent unsigned)",
+    secret=True,
+)
+HAIER_UI_URL = Variable(
+    "HAIER_UI_URL", url, "the Dagster UI's address, for links to runs in alerts (unset: no links)"
+)

@@ -14,29 +14,37 @@ refused (401) and changes nothing.
 Replays: a callback whose TimeStamp is more than the replay window from our clock is refused,
 and each distinct callback (Method, Data, TimeStamp, Sign) is spooled once; a repeat is
 answered with success so that Haier stops resending, and nothing more is stored. Only POST to
-``CALLBACK_PATH`` is served; any other path is answered 404.
+``/`` is served; any other path is answered 404 (see :mod:`haier_pipeline.callbacks.app`, which
+also serves ``GET /healthz`` for probes).
+
+HTTP: the standard library's server is not meant for production (its own documentation says
+so), and it gave every connection a thread: 300 clients sending a byte every 7 s held 302
+threads. The receiver is a WSGI app served by waitress, which buffers each request whole on one
+I/O thread before a worker sees it, so slow clients cost sockets, not threads (the README's
+"Callback receiver" section has the settings and why).
 """
 
 from __future__ import annotations
 
 import argparse
 import hmac
-import json
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
+
+from waitress.server import create_server
 
 from haier_pipeline.accounts import DEFAULT_ACCOUNT, Account, AccountsFileError, load_accounts
 from haier_pipeline.callbacks import spool
+from haier_pipeline.callbacks.app import Answer, CallbackApp, refuse
 from haier_pipeline.callbacks.model import (
     Callback,
     InvalidCallback,
@@ -56,27 +64,35 @@ from haier_pipeline.environment import (
 LOG = logging.getLogger("haier_pipeline.callbacks")
 
 MAX_BODY_BYTES = 64 * 1024
-"""A callback is a few hundred bytes (FailMsg is at most 100 characters); more is abuse."""
-READ_TIMEOUT_S = 10.0
-"""A client that stalls mid-request must not hold a thread, or ``stop()``, for ever."""
-
-CALLBACK_PATH = "/"
-"""The one path callbacks are served on (a query string is ignored); register
-``http(s)://<host>:<port>/`` with Haier."""
+"""A callback is a few hundred bytes (FailMsg is at most 100 characters); more is abuse.
+Waitress answers a larger declared body 413 before reading it."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Haier's requests carry a handful of short headers; waitress's default is 256 KiB."""
+IDLE_TIMEOUT_S = 10.0
+"""A connection with no bytes for this long (a client stalled mid-request, or an idle
+keep-alive) is closed; waitress checks every ``CLEANUP_INTERVAL_S``."""
+CLEANUP_INTERVAL_S = 2.0
+THREADS = 8
+"""Worker threads that verify and spool complete requests (each spool write is an fsync).
+Waitress reads every request whole on its one I/O thread before a worker sees it, so a slow
+client holds a socket, never a thread: the process has THREADS + 1 serving threads whatever
+the clients do."""
+CONNECTION_LIMIT = 800
+"""Open connections before waitress stops accepting (they then wait in the listen backlog).
+Each costs one file descriptor; 800 stays under a container's usual 1,024 with room for the
+spool's files."""
 LISTEN_BACKLOG = 1024
 """Connections the kernel queues before we accept them (capped by net.core.somaxconn). The
 stdlib's 5 reset 68 of 2,000 callbacks sent at once."""
+SHUTDOWN_GRACE_S = 10.0
+"""On stop, requests being verified and spooled get this long to finish and be answered."""
 
 DEFAULT_REPLAY_WINDOW_S = float(HAIER_CALLBACK_REPLAY_WINDOW_S.default_text())
 """Ten minutes either side of our clock: room for Haier's retries and clock drift, while a
 callback captured and replayed later is refused."""
 
-SHUTDOWN_POLL_S = 0.05
-"""How often the serving loop checks for ``stop()``; the stdlib's 0.5 s makes stops sluggish."""
-
 
 T = TypeVar("T")
-Answer = tuple[int, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -106,11 +122,16 @@ def _checked_keys(keys: AccountKey | Sequence[AccountKey]) -> tuple[AccountKey, 
 
 
 class CallbackReceiver:
-    """A threaded HTTP server that verifies, spools and acknowledges Haier callbacks.
+    """Verifies, spools and acknowledges Haier callbacks, served by waitress.
 
     Use as a context manager (``with CallbackReceiver(...) as receiver: receiver.url``) or call
     ``start()`` and ``stop()``. The socket is bound in the constructor so that ``url`` is
     known, and a busy port fails, before any thread starts.
+
+    Waitress is configured here, not re-implemented: it reads each request whole on one I/O
+    thread, hands complete ones to ``THREADS`` workers, closes connections idle for
+    ``IDLE_TIMEOUT_S``, answers a body over ``MAX_BODY_BYTES`` 413 and caps open connections
+    at ``connection_limit``.
     """
 
     def __init__(
@@ -120,6 +141,8 @@ class CallbackReceiver:
         host: str = "127.0.0.1",
         port: int = 0,
         replay_window_s: float = DEFAULT_REPLAY_WINDOW_S,
+        threads: int = THREADS,
+        connection_limit: int = CONNECTION_LIMIT,
     ) -> None:
         self._keys = _checked_keys(keys)
         self.spool_dir = Path(spool_dir)
@@ -127,34 +150,52 @@ class CallbackReceiver:
         self._forgotten_at = datetime.min.replace(tzinfo=UTC)
         self._forget_lock = threading.Lock()
         spool.ensure_layout(self.spool_dir)
-        handler = type("BoundCallbackHandler", (_CallbackHandler,), {"receiver": self})
-        self._server = _Server((host, port), handler)
+        # Any: types-waitress lacks effective_host/_map and types ``trigger`` as an int.
+        self._server: Any = create_server(
+            CallbackApp(self.answer, self.spool_dir),
+            host=host,
+            port=port,
+            threads=threads,
+            connection_limit=connection_limit,
+            backlog=LISTEN_BACKLOG,
+            channel_timeout=IDLE_TIMEOUT_S,
+            cleanup_interval=CLEANUP_INTERVAL_S,
+            max_request_body_size=MAX_BODY_BYTES,
+            max_request_header_size=MAX_HEADER_BYTES,
+            asyncore_use_poll=True,  # select() fails past 1,024 descriptors
+            expose_tracebacks=False,
+            ident="haier-callbacks",
+        )
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return f"http://{self._server.effective_host}:{self._server.effective_port}/"
 
     def start(self) -> CallbackReceiver:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": SHUTDOWN_POLL_S},
-                name="haier-callbacks",
-                daemon=True,
+                target=self._server.run, name="haier-callbacks", daemon=True
             )
             self._thread.start()
             LOG.info("callback receiver listening on %s, spooling to %s", self.url, self.spool_dir)
         return self
 
     def stop(self) -> None:
-        """Stop accepting, let requests in flight finish their spooling, release the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        """Stop accepting, let requests in flight finish their spooling and get their answer
+        (up to ``SHUTDOWN_GRACE_S``), then close every connection and release the port.
+
+        A request still queued is dropped unanswered: Haier saw no success, so it resends."""
+        server = self._server
+        if self._thread is None:
+            server.task_dispatcher.shutdown(timeout=0)
+            server.close()
+            return
+        server.trigger.pull_trigger(_stop_accepting(server))
+        server.task_dispatcher.shutdown(timeout=SHUTDOWN_GRACE_S)
+        server.trigger.pull_trigger(lambda: _close_all(server))
+        self._thread.join()
+        self._thread = None
 
     def __enter__(self) -> CallbackReceiver:
         return self.start()
@@ -172,20 +213,20 @@ class CallbackReceiver:
         try:
             fields = _parse_form(body)
         except InvalidCallback as error:
-            return _refuse(400, "bad_request", str(error), client)
+            return refuse(400, "bad_request", str(error), client)
         key = self._key_of(fields.get("AppKey", ""))
         if key is None:
             reason = f"AppKey {fields.get('AppKey', '')!r} is not the one agreed with us"
-            return _refuse(401, "unauthorized", reason, client)
+            return refuse(401, "unauthorized", reason, client)
         if not verify(fields, key.secret):
             missing = not fields.get(SIGN_FIELD, "").strip()
             reason = "Sign is missing" if missing else "Sign does not match the form fields"
-            return _refuse(401, "unauthorized", reason, client)
+            return refuse(401, "unauthorized", reason, client)
         try:
             callback = Callback.from_form(fields, received_at, key.account)
             check_fresh(callback.timestamp, received_at, self.replay_window)
         except InvalidCallback as error:
-            return _refuse(400, "bad_request", str(error), client)
+            return refuse(400, "bad_request", str(error), client)
         return self._spool(callback, spool.replay_key(fields), client)
 
     def _key_of(self, app_key: str) -> AccountKey | None:
@@ -202,7 +243,7 @@ class CallbackReceiver:
             path = spool.write_once(self.spool_dir, callback, key)
         except OSError:
             LOG.exception("callback for order %s NOT spooled", callback.platform_order_no)
-            return _refuse(500, "internal_error", "could not store the callback; resend", client)
+            return refuse(500, "internal_error", "could not store the callback; resend", client)
         what = (
             f"{callback.method} order {callback.platform_order_no} state {callback.state} "
             f"of account {callback.account}"
@@ -232,64 +273,21 @@ class CallbackReceiver:
         spool.forget_seen_before(self.spool_dir, now - 2 * self.replay_window)
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = LISTEN_BACKLOG
-    daemon_threads = True
+def _stop_accepting(server: Any) -> Callable[[], None]:
+    """A thunk for waitress's I/O thread: stop accepting and close the listening socket."""
+
+    def thunk() -> None:
+        server.accepting = False
+        server.del_channel()
+        server.socket.close()
+
+    return thunk
 
 
-class _CallbackHandler(BaseHTTPRequestHandler):
-    """One connection per request (HTTP/1.0): no idle keep-alive can block ``stop()``."""
-
-    receiver: CallbackReceiver
-    server_version = "haier-callbacks"
-    timeout = READ_TIMEOUT_S
-    disable_nagle_algorithm = True
-
-    def do_POST(self) -> None:
-        try:
-            status, answer = self._answer()
-        except Exception:  # a bug must still answer, so that Haier resends rather than hangs
-            LOG.exception("callback from %s could not be handled", self.client_address[0])
-            reason = "internal error; resend"
-            status, answer = _refuse(500, "internal_error", reason, self.client_address[0])
-        self._send(status, answer)
-
-    def _answer(self) -> Answer:
-        received_at = datetime.now(UTC)
-        client = self.client_address[0]
-        length = self._content_length()
-        if length is None:
-            return _refuse(411, "bad_request", "Content-Length is required", client)
-        if length > MAX_BODY_BYTES:
-            reason = f"body of {length} bytes exceeds {MAX_BODY_BYTES}"
-            return _refuse(413, "bad_request", reason, client)
-        body = self.rfile.read(length)  # read even when refused, so the answer is not reset
-        path = urlsplit(self.path).path
-        if path != CALLBACK_PATH:
-            reason = f"no callback endpoint at {path[:100]!r}; callbacks go to {CALLBACK_PATH}"
-            return _refuse(404, "not_found", reason, client)
-        if len(body) < length:
-            return _refuse(400, "bad_request", "body is shorter than its Content-Length", client)
-        return self.receiver.answer(body, received_at, client)
-
-    def _content_length(self) -> int | None:
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            return None
-        return length if length >= 0 else None
-
-    def _send(self, status: int, answer: Mapping[str, Any]) -> None:
-        payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Route the stdlib's per-request lines (request line only, no body) to our logger."""
-        LOG.debug("%s " + format, self.client_address[0], *args)
+def _close_all(server: Any) -> None:
+    """On waitress's I/O thread: close every connection; its loop ends with nothing left."""
+    for channel in list(server._map.values()):
+        channel.close()
 
 
 def _parse_form(body: bytes) -> dict[str, str]:
@@ -304,16 +302,6 @@ def _parse_form(body: bytes) -> dict[str, str]:
             raise InvalidCallback(f"form field {name} appears more than once")
         fields[name] = value
     return fields
-
-
-def _refuse(status: int, code: str, reason: str, client: str) -> Answer:
-    LOG.warning("callback refused from %s (HTTP %s): %s", client, status, reason)
-    return status, {
-        "success": False,
-        "code": code,
-        "description": reason,
-        "timeStamp": format_timestamp(datetime.now(UTC)),
-    }
 
 
 class _EnvProblem(Exception):
@@ -368,7 +356,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"spool folder (default: ${HAIER_CALLBACK_SPOOL.name} or "
         f"{HAIER_CALLBACK_SPOOL.default_text()})",
     )
+    parser.add_argument(
+        "--threads", type=_positive, default=THREADS, help="worker threads that spool callbacks"
+    )
+    parser.add_argument(
+        "--connection-limit",
+        type=_positive,
+        default=CONNECTION_LIMIT,
+        help="open connections before new ones wait in the listen backlog",
+    )
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number of at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,7 +391,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot create the spool folder {args.spool} ({error})", file=sys.stderr)
         return 1
     try:
-        receiver = CallbackReceiver(args.spool, keys, args.host, args.port, window_s)
+        receiver = CallbackReceiver(
+            args.spool,
+            keys,
+            args.host,
+            args.port,
+            window_s,
+            threads=args.threads,
+            connection_limit=args.connection_limit,
+        )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
