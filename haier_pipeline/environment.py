@@ -164,6 +164,50 @@ def code_list(
     return parse
 
 
+CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+"""The folder holding this package: a checkout's root when the project is installed editable."""
+
+DATA_DIR_NAME = "HAIER_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """The one base every relative path setting resolves against, whoever reads it.
+
+    ``HAIER_DATA_DIR`` when set (it must be absolute); else the checkout's root, so that
+    ``dagster dev`` from a clone keeps ``data/haier.duckdb`` where it always was. An installed
+    package (an image, a wheel) has no checkout: there a relative path is refused, because the
+    code server, its run workers, the sensors and the receiver need not share a working folder.
+    """
+    value = os.environ.get(DATA_DIR_NAME, "").strip()
+    if value:
+        base = Path(value).expanduser()
+        if not base.is_absolute():
+            raise ValueError(
+                f"is relative, and so is {DATA_DIR_NAME}={value!r}; "
+                f"set {DATA_DIR_NAME} to an absolute folder"
+            )
+        return base
+    if (CHECKOUT_ROOT / "pyproject.toml").is_file():
+        return CHECKOUT_ROOT
+    raise ValueError(
+        f"is relative and {DATA_DIR_NAME} is unset (relative paths resolve against it); "
+        f"set {DATA_DIR_NAME} to an absolute folder, or give an absolute path"
+    )
+
+
+def data_path(value: str) -> Path:
+    """A file or folder setting: absolute as given, relative resolved against :func:`data_dir`."""
+    if not value.strip():
+        raise ValueError("is empty; give a file or folder path")
+    path = Path(value.strip()).expanduser()
+    return path if path.is_absolute() else data_dir() / path
+
+
+def optional_data_path(value: str) -> Path | None:
+    """:func:`data_path`, or None when the setting is left empty (the feature is off)."""
+    return data_path(value) if value.strip() else None
+
+
 # -- the variables ---------------------------------------------------------------------------
 
 
@@ -233,17 +277,22 @@ HAIER_SOURCE_SYSTEM = Variable(
     "HAIER_SOURCE_SYSTEM", text, "sourceSystem on pushed orders", required=True
 )
 HAIER_SHOP_NAME = Variable("HAIER_SHOP_NAME", text, "shopName on pushed orders", required=True)
+HAIER_DATA_DIR = Variable(
+    DATA_DIR_NAME,
+    text,
+    "the absolute folder every relative path setting resolves against (unset: the checkout)",
+)
 HAIER_DUCKDB_PATH = Variable(
-    "HAIER_DUCKDB_PATH", text, "the DuckDB file analysts query", "data/haier.duckdb"
+    "HAIER_DUCKDB_PATH", data_path, "the DuckDB file analysts query", "data/haier.duckdb"
 )
 HAIER_ORDER_INBOX = Variable(
     "HAIER_ORDER_INBOX",
-    text,
+    data_path,
     "the folder where paid orders arrive as JSON files",
     "data/orders/inbox",
 )
 HAIER_CALLBACK_SPOOL = Variable(
-    "HAIER_CALLBACK_SPOOL", text, "the folder where verified callbacks wait", "data/callbacks"
+    "HAIER_CALLBACK_SPOOL", data_path, "the folder where verified callbacks wait", "data/callbacks"
 )
 # How long an order file must have stayed unchanged before it is judged. A shop that writes in
 # two steps leaves a half file for however long its pause lasts; judged then, the order would
@@ -275,7 +324,7 @@ HAIER_CALLBACK_REPLAY_WINDOW_S = Variable(
 )
 HAIER_BUDGET_DIR = Variable(
     "HAIER_BUDGET_DIR",
-    text,
+    data_path,
     "the folder of the machine-wide call budget files, one per client_id; every process "
     "calling Haier on this machine must see the same one",
     str(Path(tempfile.gettempdir()) / "haier-budget"),
@@ -285,6 +334,6 @@ HAIER_BALANCE_MIN = Variable(
 )
 HAIER_ACCOUNTS_FILE = Variable(
     "HAIER_ACCOUNTS_FILE",
-    text,
+    optional_data_path,
     "the TOML file listing several Haier accounts (unset: one account, default, from HAIER_*)",
 )
