@@ -35,9 +35,7 @@ def test_the_compose_file_parses_as_the_compose_spec() -> None:
 
 def test_the_parser_refuses_a_misspelt_key() -> None:
     document = yaml.safe_load(_with_defaults(COMPOSE.read_text()))
-    document["services"]["daemon"]["healthchek"] = document["services"]["daemon"].pop(
-        "healthcheck"
-    )
+    document["services"]["daemon"]["healthchek"] = document["services"]["daemon"].pop("healthcheck")
     with pytest.raises(ValueError, match="healthchek"):
         PyCompose.from_json(json.dumps(document))
 

@@ -50,6 +50,8 @@ def test_postgresql_without_psycopg2_in_the_scheme_fails(
     config = yaml.safe_load((home / "dagster.yaml").read_text())
     del config["storage"]["postgres"]["postgres_db"]["scheme"]  # Dagster's default: postgresql
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(ModuleNotFoundError, match="psycopg"):
-        with DagsterInstance.from_config(str(home)) as instance:
-            instance.get_runs_count()
+    with (
+        pytest.raises(ModuleNotFoundError, match="psycopg"),
+        DagsterInstance.from_config(str(home)) as instance,
+    ):
+        instance.get_runs_count()

@@ -150,9 +150,11 @@ def test_tag_limits_under_the_run_coordinator_with_pools_are_refused(tmp_path: P
     limits = blocks["concurrency"].pop("runs")["tag_concurrency_limits"]
     blocks["run_coordinator"]["config"]["tag_concurrency_limits"] = limits
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(blocks))
-    with pytest.raises(DagsterInvalidConfigError):
-        with DagsterInstance.from_config(str(tmp_path)) as instance:
-            instance.get_concurrency_config()
+    with (
+        pytest.raises(DagsterInvalidConfigError),
+        DagsterInstance.from_config(str(tmp_path)) as instance,
+    ):
+        instance.get_concurrency_config()
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
