@@ -35,8 +35,12 @@ RUN --mount=type=secret,id=pip-ca \
 COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/dagster_home/
 
 # Every relative path setting (HAIER_DUCKDB_PATH, HAIER_ORDER_INBOX, HAIER_CALLBACK_SPOOL,
-# HAIER_ACCOUNTS_FILE, HAIER_BUDGET_DIR) resolves against /data, the one shared volume.
+# HAIER_ACCOUNTS_FILE, HAIER_BUDGET_DIR) resolves against /data, the one shared volume, in every
+# role: code server, run workers and pods, sensors and the callback receiver.
 ENV HAIER_DATA_DIR=/data \
+    HAIER_DUCKDB_PATH=haier.duckdb \
+    HAIER_ORDER_INBOX=orders/inbox \
+    HAIER_CALLBACK_SPOOL=callbacks \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     DAGSTER_PG_PORT=5432 \
     DAGSTER_CODE_SERVER_HOST=code-server \

@@ -59,8 +59,8 @@ def test_one_data_volume_for_the_code_server_and_the_receiver() -> None:
     mounts = {name: s.get("volumes", []) for name, s in services.items()}
     assert mounts["code-server"] == mounts["callback-receiver"] == ["./data:/data"]
     assert not mounts["webserver"] and not mounts["daemon"]
-    for name in ("code-server", "callback-receiver"):
-        assert services[name]["environment"]["HAIER_DATA_DIR"] == "/data", name
+    image_env = (REPO / "Dockerfile").read_text()
+    assert "HAIER_DATA_DIR=/data" in image_env  # the paths resolve on this volume
 
 
 def test_haier_secrets_reach_only_the_code_server_and_the_receiver() -> None:

@@ -183,5 +183,5 @@ def test_the_user_deployments_kubernetes_fields_make_a_valid_pod(version: str) -
     kubernetes_validate.validate(pod, version, strict=True)
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert env["HAIER_BUDGET_URL"].startswith("postgresql://")
-    assert env["HAIER_DATA_DIR"] == deployment["volumeMounts"][0]["mountPath"]
+    assert deployment["volumeMounts"][0]["mountPath"] == "/data"  # the image's HAIER_DATA_DIR
     assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
