@@ -1,6 +1,7 @@
 """The image (Dockerfile) built from a local Debian base and run with podman: catalog_sync in
 the container against the sandbox on loopback, with Dagster's storage in a private
-PostgreSQL, publishing into a host folder mounted at /data, read from the host.
+PostgreSQL, publishing into a host folder mounted at /data, read from the host and from an
+analyst's container that mounts the folder read-only.
 
 No registry is reachable here, so the base image is made from a Debian root filesystem
 (debootstrap, then ``podman import``) and kept in podman's store between runs. pip inside the
@@ -118,6 +119,13 @@ def test_catalog_sync_in_the_container_publishes_a_file_the_host_reads(
     with duckdb.connect(str(published), read_only=True) as con:
         rows = con.execute("SELECT account, count(*) FROM products GROUP BY 1").fetchall()
     assert rows == [("default", procurable)]
+    # An analyst's notebook container with the folder mounted read-only opens it read-only.
+    query = (
+        "import duckdb; print(duckdb.connect('/data/haier.duckdb', read_only=True)"
+        ".execute('SELECT count(*) FROM products').fetchone()[0])"
+    )
+    seen = _run([*RUN, "-v", f"{data}:/data:ro", image, "python3", "-c", query], timeout=120)
+    assert seen.stdout.decode().strip() == str(procurable)
     secrets = [v for k, v in settings.items() if k.endswith(("SECRET", "PASSWORD"))]
     output = (result.stdout + result.stderr).decode(errors="replace")
     assert not any(s in output for s in secrets)

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import pytest
+import yaml
 
 from haier_pipeline_tests.deploy.conftest import TwoGateways
-from haier_pipeline_tests.deploy.topology import RunRecord, Topology, start_topology
+from haier_pipeline_tests.deploy.topology import BIN, REPO, RunRecord, Topology, start_topology
 from haier_pipeline_tests.orders.factories import make_order_dict, write_order_file
 from haier_pipeline_tests.postgres import PostgresCluster
 
@@ -96,3 +101,33 @@ def _wait_for_push_orders(topology: Topology) -> RunRecord:
             return topology.wait([pushes[0].run_id])[0]
         time.sleep(2.0)
     raise AssertionError(("the sensor launched no push_orders run", topology.log_tails()))
+
+
+def _health_check(service: dict[str, object], topology: Topology) -> list[str]:
+    """A compose health check as a command here: this venv's tools, the topology's ports."""
+    web_port = str(urlsplit(topology.webserver_url).port)
+    tools = {"dagster": str(BIN / "dagster"), "dagster-daemon": str(BIN / "dagster-daemon"),
+             "python3": sys.executable}  # fmt: skip
+    test = service["healthcheck"]["test"]  # type: ignore[index]
+    assert test[0] == "CMD", test
+    command = [tools.get(word, word) for word in test[1:]]
+    command = [str(topology.code_port) if word == "4000" else word for word in command]
+    return [word.replace(":3000/", f":{web_port}/") for word in command]
+
+
+@pytest.mark.parametrize("role", ["code-server", "webserver", "daemon"])
+def test_the_compose_health_checks_pass_against_the_running_processes(
+    topology: Topology, role: str
+) -> None:
+    services = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())["services"]
+    command = _health_check(services[role], topology)
+    deadline = time.monotonic() + 90  # the daemon's first heartbeats
+    while True:
+        check = subprocess.run(
+            command, env=topology.instance_env, capture_output=True, text=True, timeout=60,
+            cwd=Path(topology.home),
+        )  # fmt: skip
+        if check.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert check.returncode == 0, (command, check.stdout[-2000:], check.stderr[-2000:])

@@ -94,6 +94,8 @@ class Topology:
 
     home: Path
     webserver_url: str
+    code_port: int
+    instance_env: dict[str, str]
     code_env: dict[str, str]
     logs: dict[str, Path] = field(default_factory=dict)
 
@@ -248,7 +250,13 @@ def start_topology(
     }
     code_cwd = folder / "code-server-cwd"
     code_cwd.mkdir()
-    topology = Topology(home, f"http://127.0.0.1:{web_port}", {**instance_env, **code_env})
+    topology = Topology(
+        home,
+        f"http://127.0.0.1:{web_port}",
+        code_port,
+        instance_env,
+        {**instance_env, **code_env},
+    )
     code = [str(BIN / "dagster"), "code-server", "start", "-m", "haier_pipeline",
             "-h", "127.0.0.1", "-p", str(code_port), "--location-name", LOCATION]  # fmt: skip
     daemon = [str(BIN / "dagster-daemon"), "run", "-w", str(home / "workspace.yaml")]
