@@ -167,7 +167,12 @@ def code_list(
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
 """The folder holding this package: a checkout's root when the project is installed editable."""
 
-DATA_DIR_NAME = "HAIER_DATA_DIR"
+HAIER_DATA_DIR = Variable(
+    "HAIER_DATA_DIR",
+    text,
+    "the absolute folder every relative path setting resolves against (unset: the checkout)",
+)
+"""Declared here, before the path variables below, because their parser reads it."""
 
 
 def data_dir() -> Path:
@@ -178,20 +183,19 @@ def data_dir() -> Path:
     package (an image, a wheel) has no checkout: there a relative path is refused, because the
     code server, its run workers, the sensors and the receiver need not share a working folder.
     """
-    value = os.environ.get(DATA_DIR_NAME, "").strip()
+    name, value = HAIER_DATA_DIR.name, HAIER_DATA_DIR.text().strip()
     if value:
         base = Path(value).expanduser()
         if not base.is_absolute():
             raise ValueError(
-                f"is relative, and so is {DATA_DIR_NAME}={value!r}; "
-                f"set {DATA_DIR_NAME} to an absolute folder"
+                f"is relative, and so is {name}={value!r}; set {name} to an absolute folder"
             )
         return base
     if (CHECKOUT_ROOT / "pyproject.toml").is_file():
         return CHECKOUT_ROOT
     raise ValueError(
-        f"is relative and {DATA_DIR_NAME} is unset (relative paths resolve against it); "
-        f"set {DATA_DIR_NAME} to an absolute folder, or give an absolute path"
+        f"is relative and {name} is unset (relative paths resolve against it); "
+        f"set {name} to an absolute folder, or give an absolute path"
     )
 
 
@@ -277,11 +281,6 @@ HAIER_SOURCE_SYSTEM = Variable(
     "HAIER_SOURCE_SYSTEM", text, "sourceSystem on pushed orders", required=True
 )
 HAIER_SHOP_NAME = Variable("HAIER_SHOP_NAME", text, "shopName on pushed orders", required=True)
-HAIER_DATA_DIR = Variable(
-    DATA_DIR_NAME,
-    text,
-    "the absolute folder every relative path setting resolves against (unset: the checkout)",
-)
 HAIER_DUCKDB_PATH = Variable(
     "HAIER_DUCKDB_PATH", data_path, "the DuckDB file analysts query", "data/haier.duckdb"
 )
