@@ -3,14 +3,22 @@ against the working folder of whichever process reads them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from haier_pipeline import environment as env
 from haier_pipeline.accounts import AccountsFileError, load_accounts
+from haier_pipeline.callbacks import spool
+from haier_pipeline_tests.callbacks.forms import APP_KEY, SECRET, callback_form
 from haier_pipeline_tests.conftest import Pipeline
 from haier_pipeline_tests.dagster_defs.failures import failure_lines
+from haier_pipeline_tests.postgres import free_port
 
 PATH_SETTINGS = [
     env.HAIER_DUCKDB_PATH,
@@ -104,3 +112,39 @@ def test_a_run_with_an_unusable_path_setting_stops_with_one_line(
     assert not result.success
     lines = failure_lines(result)
     assert any("HAIER_DUCKDB_PATH='haier.duckdb' is relative" in line for line in lines), lines
+
+
+def test_the_receiver_spools_under_haier_data_dir_whatever_its_working_folder(
+    tmp_path: Path,
+) -> None:
+    base, elsewhere = tmp_path / "base", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    port = free_port()
+    env = {
+        **os.environ,
+        "HAIER_DATA_DIR": str(base),
+        "HAIER_CALLBACK_SPOOL": "callbacks",
+        "HAIER_CALLBACK_APP_KEY": APP_KEY,
+        "HAIER_CALLBACK_SECRET": SECRET,
+    }
+    command = [str(Path(sys.executable).parent / "haier-pipeline"), "callbacks",
+               "--port", str(port)]  # fmt: skip
+    receiver = subprocess.Popen(command, env=env, cwd=elsewhere, stdout=subprocess.DEVNULL)
+    try:
+        answer = _post_when_listening(f"http://127.0.0.1:{port}/", callback_form("P-PATHS"))
+        assert answer.json()["success"] is True
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+    assert [c.platform_order_no for c in spool.pending(base / "callbacks")] == ["P-PATHS"]
+    assert not (elsewhere / "callbacks").exists()
+
+
+def _post_when_listening(url: str, form: dict[str, str]) -> requests.Response:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return requests.post(url, data=form, timeout=5)
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "the receiver did not start listening"
+            time.sleep(0.2)
