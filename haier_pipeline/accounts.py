@@ -225,10 +225,14 @@ def load_accounts(path: str | None = None) -> tuple[Account, ...]:
 
     Raises AccountsFileError listing every problem of the file, one line each.
     """
-    path = (env.HAIER_ACCOUNTS_FILE.text() if path is None else path).strip()
-    if not path:
+    text = env.HAIER_ACCOUNTS_FILE.text() if path is None else path
+    try:
+        resolved = env.HAIER_ACCOUNTS_FILE.value(text)
+    except SettingError as problem:
+        raise AccountsFileError([str(problem)]) from None
+    if resolved is None:
         return (Account(DEFAULT_ACCOUNT),)
-    return parse_accounts(path, _read(path))
+    return parse_accounts(str(resolved), _read(str(resolved)))
 
 
 def account_names(accounts: Sequence[Account]) -> list[str]:

@@ -12,6 +12,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from haier_pipeline.environment import HAIER_DUCKDB_PATH, SettingError
+
 DEMO_TABLES = ("products", "prices", "stock", "sync_log", "sync_rejects")
 # Dagster's console logger prints every engine event at DEBUG; the demo shows INFO and up.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -49,16 +51,24 @@ def _demo(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="haier-pipeline demo", description=_demo.__doc__)
     parser.add_argument("--products", type=int, default=300, help="sandbox catalog size")
     parser.add_argument(
-        "--duckdb", default=os.environ.get("HAIER_DUCKDB_PATH", "data/haier.duckdb")
+        "--duckdb",
+        type=Path,
+        help="the DuckDB file to write (default: HAIER_DUCKDB_PATH, relative to HAIER_DATA_DIR "
+        "or the checkout)",
     )
     args = parser.parse_args(argv)
+    try:
+        duckdb_path = (args.duckdb or _setting_path()).resolve()
+    except SettingError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     from dagster import DagsterInstance
 
     from haier_pipeline.sandbox.server import SandboxServer
 
     with SandboxServer(size=args.products) as sandbox:
-        os.environ.update(sandbox.env(HAIER_DUCKDB_PATH=args.duckdb))
+        os.environ.update(sandbox.env(HAIER_DUCKDB_PATH=str(duckdb_path)))
         from haier_pipeline.definitions import build_defs
 
         job = build_defs().resolve_job_def("catalog_sync")
@@ -70,8 +80,13 @@ def _demo(argv: list[str]) -> int:
         calls = sandbox.stats()["total_calls"]
     print(f"catalog_sync {'succeeded' if result.success else 'FAILED'} (run {result.run_id})")
     print(f"{calls} API calls to the sandbox")
-    _print_tables(Path(args.duckdb))
+    _print_tables(duckdb_path)
     return 0 if result.success else 1
+
+
+def _setting_path() -> Path:
+    """HAIER_DUCKDB_PATH under the data-path rule (see ``environment.data_dir``)."""
+    return HAIER_DUCKDB_PATH.value(HAIER_DUCKDB_PATH.text())
 
 
 def _print_tables(path: Path) -> None:

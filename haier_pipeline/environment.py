@@ -164,6 +164,54 @@ def code_list(
     return parse
 
 
+CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+"""The folder holding this package: a checkout's root when the project is installed editable."""
+
+HAIER_DATA_DIR = Variable(
+    "HAIER_DATA_DIR",
+    text,
+    "the absolute folder every relative path setting resolves against (unset: the checkout)",
+)
+"""Declared here, before the path variables below, because their parser reads it."""
+
+
+def data_dir() -> Path:
+    """The one base every relative path setting resolves against, whoever reads it.
+
+    ``HAIER_DATA_DIR`` when set (it must be absolute); else the checkout's root, so that
+    ``dagster dev`` from a clone keeps ``data/haier.duckdb`` where it always was. An installed
+    package (an image, a wheel) has no checkout: there a relative path is refused, because the
+    code server, its run workers, the sensors and the receiver need not share a working folder.
+    """
+    name, value = HAIER_DATA_DIR.name, HAIER_DATA_DIR.text().strip()
+    if value:
+        base = Path(value).expanduser()
+        if not base.is_absolute():
+            raise ValueError(
+                f"is relative, and so is {name}={value!r}; set {name} to an absolute folder"
+            )
+        return base
+    if (CHECKOUT_ROOT / "pyproject.toml").is_file():
+        return CHECKOUT_ROOT
+    raise ValueError(
+        f"is relative and {name} is unset (relative paths resolve against it); "
+        f"set {name} to an absolute folder, or give an absolute path"
+    )
+
+
+def data_path(value: str) -> Path:
+    """A file or folder setting: absolute as given, relative resolved against :func:`data_dir`."""
+    if not value.strip():
+        raise ValueError("is empty; give a file or folder path")
+    path = Path(value.strip()).expanduser()
+    return path if path.is_absolute() else data_dir() / path
+
+
+def optional_data_path(value: str) -> Path | None:
+    """:func:`data_path`, or None when the setting is left empty (the feature is off)."""
+    return data_path(value) if value.strip() else None
+
+
 # -- the variables ---------------------------------------------------------------------------
 
 
@@ -234,16 +282,16 @@ HAIER_SOURCE_SYSTEM = Variable(
 )
 HAIER_SHOP_NAME = Variable("HAIER_SHOP_NAME", text, "shopName on pushed orders", required=True)
 HAIER_DUCKDB_PATH = Variable(
-    "HAIER_DUCKDB_PATH", text, "the DuckDB file analysts query", "data/haier.duckdb"
+    "HAIER_DUCKDB_PATH", data_path, "the DuckDB file analysts query", "data/haier.duckdb"
 )
 HAIER_ORDER_INBOX = Variable(
     "HAIER_ORDER_INBOX",
-    text,
+    data_path,
     "the folder where paid orders arrive as JSON files",
     "data/orders/inbox",
 )
 HAIER_CALLBACK_SPOOL = Variable(
-    "HAIER_CALLBACK_SPOOL", text, "the folder where verified callbacks wait", "data/callbacks"
+    "HAIER_CALLBACK_SPOOL", data_path, "the folder where verified callbacks wait", "data/callbacks"
 )
 # How long an order file must have stayed unchanged before it is judged. A shop that writes in
 # two steps leaves a half file for however long its pause lasts; judged then, the order would
@@ -275,7 +323,7 @@ HAIER_CALLBACK_REPLAY_WINDOW_S = Variable(
 )
 HAIER_BUDGET_DIR = Variable(
     "HAIER_BUDGET_DIR",
-    text,
+    data_path,
     "the folder of the machine-wide call budget files, one per client_id; every process "
     "calling Haier on this machine must see the same one",
     str(Path(tempfile.gettempdir()) / "haier-budget"),
@@ -285,7 +333,7 @@ HAIER_BALANCE_MIN = Variable(
 )
 HAIER_ACCOUNTS_FILE = Variable(
     "HAIER_ACCOUNTS_FILE",
-    text,
+    optional_data_path,
     "the TOML file listing several Haier accounts (unset: one account, default, from HAIER_*)",
 )
 

@@ -352,7 +352,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--spool",
         type=Path,
-        default=Path(HAIER_CALLBACK_SPOOL.text()),
+        default=None,
         help=f"spool folder (default: ${HAIER_CALLBACK_SPOOL.name} or "
         f"{HAIER_CALLBACK_SPOOL.default_text()})",
     )
@@ -381,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         keys = account_keys()
         window_s = _setting(HAIER_CALLBACK_REPLAY_WINDOW_S)
+        # A --spool given on the command line is the shell's; the variable follows the
+        # data-path rule (HAIER_DATA_DIR), like every process that reads the spool.
+        args.spool = args.spool or _setting(HAIER_CALLBACK_SPOOL)
     except _EnvProblem as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -206,7 +206,8 @@ class WarehouseResource(EnvResource):
     lock_timeout_s: float = 120.0
 
     def warehouse(self, owner: str = "haier-pipeline") -> Warehouse:
-        return Warehouse(Path(self.path), owner=owner, lock_timeout_s=self.lock_timeout_s)
+        path: Path = self.values()["path"]
+        return Warehouse(path, owner=owner, lock_timeout_s=self.lock_timeout_s)
 
     @contextlib.contextmanager
     def for_run(
@@ -272,7 +273,8 @@ class OrderInboxResource(EnvResource):
     path: Annotated[str, env.HAIER_ORDER_INBOX] = "data/orders/inbox"
 
     def inbox(self) -> Path:
-        return Path(self.path)
+        path: Path = self.values()["path"]
+        return path
 
 
 class CallbackSpoolResource(EnvResource):
@@ -281,7 +283,8 @@ class CallbackSpoolResource(EnvResource):
     path: Annotated[str, env.HAIER_CALLBACK_SPOOL] = "data/callbacks"
 
     def spool(self) -> Path:
-        return Path(self.path)
+        path: Path = self.values()["path"]
+        return path
 
 
 class BalancePolicyResource(EnvResource):

@@ -26,6 +26,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import stat
 import struct
 from collections.abc import Iterator, Sequence
@@ -472,14 +473,21 @@ class Warehouse:
             ) from None
 
     def _write_owner(self) -> None:
-        info = {"pid": os.getpid(), "owner": self.owner, "since": utcnow().isoformat()}
+        # The host too: with the data on a shared volume, the holder may be another machine.
+        info = {
+            "pid": os.getpid(),
+            "owner": self.owner,
+            "host": socket.gethostname(),
+            "since": utcnow().isoformat(),
+        }
         with contextlib.suppress(OSError):
             self._owner_path.write_text(json.dumps(info))
 
     def _lock_timeout_message(self) -> str:
         try:
             info = json.loads(self._owner_path.read_text())
-            holder = f"pid {info['pid']} ({info['owner']}, since {info['since']})"
+            where = f", on {info['host']}" if "host" in info else ""
+            holder = f"pid {info['pid']} ({info['owner']}{where}, since {info['since']})"
         except (OSError, ValueError, KeyError):
             holder = "another process"
         return (

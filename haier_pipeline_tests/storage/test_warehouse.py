@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -180,7 +182,8 @@ def test_lock_timeout_names_the_process_holding_the_writer_lock(tmp_path: Path) 
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         impatient = Warehouse(warehouse.path, lock_timeout_s=0.5)
         started = time.monotonic()
-        with pytest.raises(StorageError, match=r"pid \d+ \(run xyz \(push_orders\)"):
+        holder_says = rf"pid \d+ \(run xyz \(push_orders\), on {re.escape(socket.gethostname())}"
+        with pytest.raises(StorageError, match=holder_says):
             impatient.start_sync("r", "products")
         assert time.monotonic() - started < 5
     finally:
