@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
+from haier_pipeline.haier.masking import MIN_SECRET_CHARS
 from haier_pipeline.haier.validation import COUNTY_CODE, PRODUCT_CODE
+from haier_pipeline.listing import clip, few
 
 T = TypeVar("T")
 
@@ -76,11 +78,20 @@ class Variable(Generic[T]):
         try:
             return self.parse(text)
         except ValueError as problem:
-            shown = "(value hidden)" if self.secret else repr(text)
             raise SettingError(
-                f"{self.name}={shown} {problem}; fix it (see the README's Configuration table) "
-                "and launch the run again."
+                f"{self.name}={self.shown(text)} {problem}; fix it (see the README's "
+                "Configuration table) and launch the run again."
             ) from None
+
+    def shown(self, text: str) -> str:
+        """The value as a message may show it: a secret's never, nor a URL's (its user-info
+        or query string may hold a credential someone pasted in; the parser says what is
+        wrong instead), any other cut short."""
+        if self.secret:
+            return "(value hidden)"
+        if self.parse is url:
+            return "(value not shown: a URL may carry a credential)"
+        return clip(repr(text), 60)
 
 
 def missing_message(names: list[str]) -> str:
@@ -99,18 +110,36 @@ def text(value: str) -> str:
 
 
 def raw(value: str) -> str:
-    """Passwords and secrets: taken exactly as set (a space may be part of a password)."""
+    """Passwords and secrets: taken exactly as set (a space may be part of a password), and
+    refused when shorter than masking.MIN_SECRET_CHARS (see there why)."""
+    if value and len(value) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"is shorter than {MIN_SECRET_CHARS} characters, too short to keep out of logs and "
+            "messages (a credential that short is a typo or a placeholder)"
+        )
     return value
 
 
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,9}")
+
+
 def url(value: str) -> str:
-    """An http(s) URL, or empty (unset)."""
+    """An http(s) URL, or empty (unset). The problem names the scheme or the missing host,
+    never the value (see Variable.shown)."""
     value = value.strip()
     if not value:
         return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("is not an http:// or https:// URL with a host name")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError("is not a URL that can be read (an unclosed [ or a bad port)") from None
+    if parts.scheme not in ("http", "https"):
+        scheme = parts.scheme.lower()
+        what = f"its scheme is {scheme!r}" if _SCHEME.fullmatch(scheme) else "it has no scheme"
+        raise ValueError(f"is not an http:// or https:// URL with a host name ({what})")
+    if not host:
+        raise ValueError("is not an http:// or https:// URL with a host name (it has no host)")
     return value
 
 
@@ -158,7 +187,7 @@ def code_list(
             raise ValueError("lists no code once commas and spaces are trimmed")
         bad = [c for c in codes if not pattern.fullmatch(c)]
         if bad:
-            raise ValueError(f"holds {', '.join(repr(b) for b in bad[:5])}, not {what}")
+            raise ValueError(f"holds {few(bad, quote=True)}, not {what}")
         return list(dict.fromkeys(codes))
 
     return parse

@@ -58,7 +58,7 @@ def test_without_a_file_the_haier_variables_make_one_account_called_default(
         "HAIER_CLIENT_ID": "id",
         "HAIER_CLIENT_SECRET": "secret",
         "HAIER_CUSTOMER_CODE": "8800000001",
-        "HAIER_PASSWORD": "pw",
+        "HAIER_PASSWORD": "a-password",
         "HAIER_COUNTY_CODES": "110101",
     }.items():
         monkeypatch.setenv(name, value)
@@ -157,7 +157,7 @@ def test_every_problem_of_a_bad_file_is_one_line_naming_account_and_key(
         'rate_limit = "fast"\n'
     )
     problems = _problems(tmp_path, monkeypatch, text)
-    where = f"{tmp_path / 'accounts.toml'}: account 'South-1'"
+    where = f"{tmp_path / 'accounts.toml'}: account #2"
     expected = {
         f"{where}: the name is not lower-case letters",
         f"{where}, key 'customer_code': must be text in quotes",
@@ -166,7 +166,7 @@ def test_every_problem_of_a_bad_file_is_one_line_naming_account_and_key(
         f"{where}, key 'client_secret_env': names SOUTH_SECRET_NOT_SET, which is not set",
         f"{where}, key 'pasword_env': unknown key; remove it (did you mean 'password_env'?)",
         f"{where}, key 'rate_limit': must be a number",
-        f"{where}, key 'password_env': missing; add password_env = \"SOUTH_1_HAIER_PASSWORD\"",
+        f"{where}, key 'password_env': missing; add password_env = \"NORTH_HAIER_PASSWORD\"",
     }
     assert len(problems) == len(expected)
     for start in expected:
