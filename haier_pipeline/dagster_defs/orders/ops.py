@@ -165,6 +165,7 @@ def refresh_logistics(
             metadata={
                 "orders": sum(report.orders for report in photos.values()),
                 "new_photos": sum(report.new_photos for report in photos.values()),
+                "rejected_urls": sum(report.rejected_urls for report in photos.values()),
             },
         )
     message = _per_account({name: report.message() for name, report in tracked.items()})
@@ -225,16 +226,22 @@ def fetch_order_photos(
     warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (photos)")
     account = haier_accounts.chosen(config.account)
     with user_errors(f"photos of {number}"), ylh.client(account) as client:
-        new = fetch_photos(client, warehouse, number, account.name)
+        fetched = fetch_photos(client, warehouse, number, account.name)
     [(stored,)] = warehouse.read(
         f"SELECT count(*) FROM {DELIVERY_PHOTOS.name} WHERE account = ? AND retail_order_no = ?",
         [account.name, number],
     )
-    context.log.info(f"{number}: {new} new photo(s), {stored} stored")
+    refused = f", {fetched.rejected} URL(s) refused" if fetched.rejected else ""
+    context.log.info(f"{number}: {fetched.new} new photo(s), {stored} stored{refused}")
     yield AssetMaterialization(
         DELIVERY_PHOTOS.name,
-        description=f"{number}: {new} new photo(s)",
-        metadata={"retail_order_no": number, "new_photos": new, "photos_of_order": stored},
+        description=f"{number}: {fetched.new} new photo(s){refused}",
+        metadata={
+            "retail_order_no": number,
+            "new_photos": fetched.new,
+            "rejected_urls": fetched.rejected,
+            "photos_of_order": stored,
+        },
     )
 
 
