@@ -286,6 +286,18 @@ HAIER_ORDER_SETTLE_S = Variable(
     "how long an order file must stay unchanged (size and mtime) before it is read",
     "10",
 )
+# How long an order file that does not parse must have stayed unchanged before it is set
+# aside (moved to processed/rejected). Until then it is a file still being written: it stays
+# in the inbox, listed as waiting in the run's metadata, and a later run judges it again. A
+# shop system that writes half a file and stalls (a slow disk, a paused process, a network
+# share) finishes it in place, and its order is pushed. Minutes, not seconds: no writer
+# pauses that long, while a file broken for good is still reported within the hour.
+HAIER_ORDER_SET_ASIDE_MIN = Variable(
+    "HAIER_ORDER_SET_ASIDE_MIN",
+    bounded_number(0, 7 * 24 * 60, "minutes", low_allowed=True),
+    "how long an order file that is not whole JSON must stay unchanged before it is set aside",
+    "30",
+)
 HAIER_CALLBACK_APP_KEY = Variable(
     "HAIER_CALLBACK_APP_KEY", text, "the AppKey Haier sends in callbacks", required=True
 )

@@ -26,6 +26,7 @@ from haier_pipeline.dagster_defs.resources import (
     YlhResource,
 )
 from haier_pipeline.haier.errors import HaierBusinessError
+from haier_pipeline.listing import few
 from haier_pipeline.orders.apply_callbacks import CallbackApplier
 from haier_pipeline.orders.changes import OrderChangeError, cancel_order, reschedule_order
 from haier_pipeline.orders.model import OrderDefaults
@@ -81,6 +82,9 @@ def push_pending_orders(
         description=report.message(),
         metadata={
             **{f"orders_{status}": count for status, count in counts.items()},
+            "orders_waiting": len(report.waiting),
+            "waiting_files": MetadataValue.text(few(report.waiting, OUTCOMES_SHOWN)),
+            "files_left_for_next_run": report.left_over,
             "api_calls": report.api_calls,
             "outcomes": MetadataValue.md(_outcome_table(report.outcomes)),
         },
