@@ -88,6 +88,7 @@ def spellings(secret: str) -> set[str]:
         secret,
         urllib.parse.quote_plus(secret),
         urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),  # as requests and urllib3 quote a URL: "/" left as is
         json.dumps(secret, ensure_ascii=False)[1:-1],
         json.dumps(secret)[1:-1],
     }

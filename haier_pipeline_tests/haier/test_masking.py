@@ -60,6 +60,7 @@ AWKWARD = 'Hq7@Lm2+Zp9/x"k\\v=é'
     [
         "form-encoded (application/x-www-form-urlencoded)",
         "percent-encoded",
+        "percent-encoded as in a URL path",
         "JSON-escaped",
         "JSON-escaped, non-ASCII as \\u",
         "base64",
@@ -71,6 +72,7 @@ def test_every_encoded_form_of_a_secret_is_masked(form: str) -> None:
     encoded = {
         "form-encoded (application/x-www-form-urlencoded)": urllib.parse.quote_plus(AWKWARD),
         "percent-encoded": urllib.parse.quote(AWKWARD, safe=""),
+        "percent-encoded as in a URL path": urllib.parse.quote(AWKWARD),
         "JSON-escaped": json.dumps(AWKWARD, ensure_ascii=False)[1:-1],
         "JSON-escaped, non-ASCII as \\u": json.dumps(AWKWARD)[1:-1],
         "base64": base64.b64encode(AWKWARD.encode()).decode(),
