@@ -3,7 +3,8 @@
 The full sweep runs each job as users do, ``dagster job execute -m haier_pipeline -j JOB``
 in its own process with its own DAGSTER_HOME, so stdout, stderr, the event log and the
 compute logs are the real ones: fifteen processes, so it is marked ``slow``. The default
-run keeps a fast subset in process (balance_snapshot and push_orders, every failure).
+run keeps a fast subset in process: balance_snapshot (JSH, JSON bodies) with every failure,
+and push_orders (YLH's form-encoded token request too) against the echoing gateway.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def test_no_secret_leaves_a_job_run_as_a_process(
     _check_gateway_was_reached(kind, job, gateway)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("job", ["balance_snapshot", "push_orders"])
+@pytest.mark.parametrize(
+    ("job", "kind"),
+    [*(("balance_snapshot", kind) for kind in KINDS), ("push_orders", "echo")],
+)
 def test_no_secret_leaves_a_job_run_in_process(
     job: str,
     kind: str,
