@@ -31,14 +31,21 @@ from typing import Any, Generic, TypeVar
 from haier_pipeline import environment as env
 from haier_pipeline.environment import SettingError, Variable
 from haier_pipeline.haier.settings import JshSettings, YlhSettings
+from haier_pipeline.listing import clip
 
 DEFAULT_ACCOUNT = "default"
 """The account the HAIER_* variables make when there is no accounts file."""
 ENVIRONMENT = "the HAIER_* variables"
-ACCOUNT_NAME = re.compile(r"[a-z0-9_]+")
+MAX_NAME_CHARS = 64
+"""Account names and the variable names of ``*_env`` keys: room for any real name, while a
+pasted paragraph (or a 5,000-character name) is refused."""
+ACCOUNT_NAME = re.compile(rf"[a-z0-9_]{{1,{MAX_NAME_CHARS}}}")
 _VARIABLE = re.compile(r"\b(?:HAIER|YLH)_[A-Z0-9_]+\b")
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-"""What a ``*_env`` value must look like; anything else is not repeated (it may be a secret)."""
+ENV_NAME = re.compile(r"[A-Z]+[0-9]*(?:_(?:[A-Z]+[0-9]*|[0-9]+))+")
+"""What a ``*_env`` value must look like: upper-case words joined by ``_``, each word letters
+then digits (NORTH_HAIER_PASSWORD, HAIER_V2_PASSWORD, S3_KEY_2). An access key pasted in its
+place (AKIAJ7X2..., letters and digits mixed) does not fit, and what does not fit is never
+repeated in a message: it may be a secret."""
 
 
 class AccountsFileError(ValueError):
@@ -307,8 +314,11 @@ _TWICE = re.compile(r"Cannot declare \('accounts', '([^']*)'\) twice")
 def _toml_problem(path: str, error: tomllib.TOMLDecodeError) -> str:
     duplicate = _TWICE.search(str(error))
     if duplicate:
+        # tomllib quotes the name; a bad one is not repeated (see _parse_account).
+        name = repr(duplicate[1]) if ACCOUNT_NAME.fullmatch(duplicate[1]) else "(not shown)"
+        where = str(error)[duplicate.end() :].strip() or "(twice)"
         return (
-            f"{path}: account {duplicate[1]!r} is declared twice ({error}); give each account "
+            f"{path}: account {name} is declared twice {where}; give each account "
             "one [accounts.<name>] table with a name of its own."
         )
     return f"{path}: not valid TOML ({error}); fix the file (see examples/accounts.toml)."
@@ -329,8 +339,8 @@ def parse_accounts(path: str, data: Mapping[str, Any]) -> tuple[Account, ...]:
         )
         raise AccountsFileError(problems)
     accounts = []
-    for name, table in tables.items():
-        account, found = _parse_account(path, name, table)
+    for number, (name, table) in enumerate(tables.items(), start=1):
+        account, found = _parse_account(path, name, table, number)
         problems += found
         accounts.append(account)
     if problems:
@@ -338,28 +348,33 @@ def parse_accounts(path: str, data: Mapping[str, Any]) -> tuple[Account, ...]:
     return tuple(accounts)
 
 
-def _parse_account(path: str, name: str, table: Any) -> tuple[Account, list[str]]:
-    where = f"{path}: account {name!r}"
+def _parse_account(path: str, name: str, table: Any, number: int) -> tuple[Account, list[str]]:
+    """A bad name is never repeated (a secret may have been pasted there): the account is
+    then named by its place in the file, and examples use a neutral name."""
     problems = []
-    if not ACCOUNT_NAME.fullmatch(name):
+    if ACCOUNT_NAME.fullmatch(name):
+        where, example = f"{path}: account {name!r}", name
+    else:
+        where, example = f"{path}: account #{number}", "north"
         problems.append(
-            f"{where}: the name is not lower-case letters, digits and _ only; rename "
-            f"[accounts.{name}] (e.g. [accounts.{_suggest_name(name)}])."
+            f"{where}: the name is not lower-case letters, digits and _ only, at most "
+            f"{MAX_NAME_CHARS} characters (it is not shown, in case a secret was pasted "
+            "there); rename its table, e.g. [accounts.north]."
         )
     if not isinstance(table, dict):
-        problems.append(f"{where} is not a table; write it as [accounts.{name}] with its keys.")
+        problems.append(f"{where} is not a table; write it as [accounts.{example}] with its keys.")
         return Account(name, path), problems
     given: dict[str, str] = {}
     env_names: dict[str, str] = {}
     for file_key, raw in table.items():
-        problem = _take(name, file_key, raw, given, env_names)
+        problem = _take(example, file_key, raw, given, env_names)
         if problem:
             problems.append(f"{where}, key {file_key!r}: {problem}")
     for key in KEYS:
         if key.required and key.file_key not in table and key.name not in table:
             problems.append(
                 f"{where}, key {key.file_key!r}: missing; add {key.file_key} = "
-                f"{_example(name, key)} ({key.variable.meaning})."
+                f"{_example(example, key)} ({key.variable.meaning})."
             )
     return Account(name, path, given, env_names), problems
 
@@ -387,16 +402,18 @@ def _take(
     try:
         key.variable.parse(text)
     except ValueError as error:
-        return f"{raw!r} {error}; fix it ({key.variable.meaning})."
+        shown = key.variable.shown(text) if key.kind is str else clip(repr(raw), 60)
+        return f"{shown} {error}; fix it ({key.variable.meaning})."
     given[key.name] = text
     return ""
 
 
 def _take_env_name(account: str, key: Key, raw: Any, env_names: dict[str, str]) -> str:
-    if not isinstance(raw, str) or not ENV_NAME.fullmatch(raw):
+    if not isinstance(raw, str) or len(raw) > MAX_NAME_CHARS or not ENV_NAME.fullmatch(raw):
         return (
-            "is not the name of an environment variable (upper-case letters, digits and _; "
-            "the value is not shown); write the variable's name, e.g. "
+            "is not the name of an environment variable (upper-case words joined by _, each "
+            f"letters then digits, at most {MAX_NAME_CHARS} characters; the value is not shown, "
+            "in case it is the secret itself); write the variable's name, e.g. "
             f"{key.file_key} = {_example(account, key)}, and export the secret in it."
         )
     if not os.environ.get(raw, "").strip():
@@ -417,7 +434,7 @@ def _as_text(key: Key, raw: Any) -> tuple[str, str]:
         return "", "must be a number without quotes, e.g. 100."
     if isinstance(raw, str):
         return raw, ""
-    return "", f'must be text in quotes, e.g. {key.file_key} = "{raw}".'
+    return "", f'must be text in quotes, e.g. {key.file_key} = "{clip(str(raw), 60)}".'
 
 
 def _example(account: str, key: Key) -> str:

@@ -19,17 +19,25 @@ DEMO_TABLES = ("products", "prices", "stock", "sync_log", "sync_rejects")
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
+USAGE = (
+    "usage: haier-pipeline {sandbox|callbacks|demo} [options]\n"
+    "  sandbox    run the local emulator of the Haier APIs (see --help)\n"
+    "  callbacks  run the receiver for Haier's order callbacks (see --help)\n"
+    "  demo       run catalog_sync end to end against a bundled sandbox"
+)
+HELP_FLAGS = frozenset({"-h", "--help", "help"})
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Asked for help: the usage on stdout, exit 0 (as every Unix command does); no or an
+    unknown command: the usage on stderr, exit 2 (argparse's convention)."""
     args = list(sys.argv[1:] if argv is None else argv)
     commands = {"sandbox": _sandbox, "callbacks": _callbacks, "demo": _demo}
+    if args and args[0] in HELP_FLAGS:
+        print(USAGE)
+        return 0
     if not args or args[0] not in commands:
-        print(
-            "usage: haier-pipeline {sandbox|callbacks|demo} [options]\n"
-            "  sandbox    run the local emulator of the Haier APIs (see --help)\n"
-            "  callbacks  run the receiver for Haier's order callbacks (see --help)\n"
-            "  demo       run catalog_sync end to end against a bundled sandbox",
-            file=sys.stderr,
-        )
+        print(USAGE, file=sys.stderr)
         return 2
     return commands[args[0]](args[1:])
 

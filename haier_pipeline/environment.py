@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
+from haier_pipeline.haier.masking import MIN_SECRET_CHARS
 from haier_pipeline.haier.validation import COUNTY_CODE, PRODUCT_CODE
+from haier_pipeline.listing import clip, few
 
 T = TypeVar("T")
 
@@ -76,11 +78,20 @@ class Variable(Generic[T]):
         try:
             return self.parse(text)
         except ValueError as problem:
-            shown = "(value hidden)" if self.secret else repr(text)
             raise SettingError(
-                f"{self.name}={shown} {problem}; fix it (see the README's Configuration table) "
-                "and launch the run again."
+                f"{self.name}={self.shown(text)} {problem}; fix it (see the README's "
+                "Configuration table) and launch the run again."
             ) from None
+
+    def shown(self, text: str) -> str:
+        """The value as a message may show it: a secret's never, nor a URL's (its user-info
+        or query string may hold a credential someone pasted in; the parser says what is
+        wrong instead), any other cut short."""
+        if self.secret:
+            return "(value hidden)"
+        if self.parse is url:
+            return "(value not shown: a URL may carry a credential)"
+        return clip(repr(text), 60)
 
 
 def missing_message(names: list[str]) -> str:
@@ -99,18 +110,36 @@ def text(value: str) -> str:
 
 
 def raw(value: str) -> str:
-    """Passwords and secrets: taken exactly as set (a space may be part of a password)."""
+    """Passwords and secrets: taken exactly as set (a space may be part of a password), and
+    refused when shorter than masking.MIN_SECRET_CHARS (see there why)."""
+    if value and len(value) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"is shorter than {MIN_SECRET_CHARS} characters, too short to keep out of logs and "
+            "messages (a credential that short is a typo or a placeholder)"
+        )
     return value
 
 
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,9}")
+
+
 def url(value: str) -> str:
-    """An http(s) URL, or empty (unset)."""
+    """An http(s) URL, or empty (unset). The problem names the scheme or the missing host,
+    never the value (see Variable.shown)."""
     value = value.strip()
     if not value:
         return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("is not an http:// or https:// URL with a host name")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError("is not a URL that can be read (an unclosed [ or a bad port)") from None
+    if parts.scheme not in ("http", "https"):
+        scheme = parts.scheme.lower()
+        what = f"its scheme is {scheme!r}" if _SCHEME.fullmatch(scheme) else "it has no scheme"
+        raise ValueError(f"is not an http:// or https:// URL with a host name ({what})")
+    if not host:
+        raise ValueError("is not an http:// or https:// URL with a host name (it has no host)")
     return value
 
 
@@ -158,7 +187,7 @@ def code_list(
             raise ValueError("lists no code once commas and spaces are trimmed")
         bad = [c for c in codes if not pattern.fullmatch(c)]
         if bad:
-            raise ValueError(f"holds {', '.join(repr(b) for b in bad[:5])}, not {what}")
+            raise ValueError(f"holds {few(bad, quote=True)}, not {what}")
         return list(dict.fromkeys(codes))
 
     return parse
@@ -304,6 +333,18 @@ HAIER_ORDER_SETTLE_S = Variable(
     bounded_number(0, 3600, "seconds", low_allowed=True),
     "how long an order file must stay unchanged (size and mtime) before it is read",
     "10",
+)
+# How long an order file that does not parse must have stayed unchanged before it is set
+# aside (moved to processed/rejected). Until then it is a file still being written: it stays
+# in the inbox, listed as waiting in the run's metadata, and a later run judges it again. A
+# shop system that writes half a file and stalls (a slow disk, a paused process, a network
+# share) finishes it in place, and its order is pushed. Minutes, not seconds: no writer
+# pauses that long, while a file broken for good is still reported within the hour.
+HAIER_ORDER_SET_ASIDE_MIN = Variable(
+    "HAIER_ORDER_SET_ASIDE_MIN",
+    bounded_number(0, 7 * 24 * 60, "minutes", low_allowed=True),
+    "how long an order file that is not whole JSON must stay unchanged before it is set aside",
+    "30",
 )
 HAIER_CALLBACK_APP_KEY = Variable(
     "HAIER_CALLBACK_APP_KEY", text, "the AppKey Haier sends in callbacks", required=True

@@ -62,6 +62,7 @@ def pipeline(
         HAIER_DUCKDB_PATH=str(duckdb_path),
         HAIER_ORDER_INBOX=str(tmp_path / "data" / "orders" / "inbox"),
         HAIER_ORDER_SETTLE_S="0",  # tests drop whole files and run at once; 10 s would be idle
+        HAIER_ORDER_SET_ASIDE_MIN="0",  # a broken file in a test is broken, not half written
         HAIER_CALLBACK_SPOOL=str(tmp_path / "data" / "callbacks"),
         HAIER_RATE_LIMIT="1000",  # the sandbox here is unlimited; keep the suite fast
     )

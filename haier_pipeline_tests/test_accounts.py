@@ -58,7 +58,7 @@ def test_without_a_file_the_haier_variables_make_one_account_called_default(
         "HAIER_CLIENT_ID": "id",
         "HAIER_CLIENT_SECRET": "secret",
         "HAIER_CUSTOMER_CODE": "8800000001",
-        "HAIER_PASSWORD": "pw",
+        "HAIER_PASSWORD": "a-password",
         "HAIER_COUNTY_CODES": "110101",
     }.items():
         monkeypatch.setenv(name, value)
@@ -157,7 +157,7 @@ def test_every_problem_of_a_bad_file_is_one_line_naming_account_and_key(
         'rate_limit = "fast"\n'
     )
     problems = _problems(tmp_path, monkeypatch, text)
-    where = f"{tmp_path / 'accounts.toml'}: account 'South-1'"
+    where = f"{tmp_path / 'accounts.toml'}: account #2"
     expected = {
         f"{where}: the name is not lower-case letters",
         f"{where}, key 'customer_code': must be text in quotes",
@@ -166,7 +166,7 @@ def test_every_problem_of_a_bad_file_is_one_line_naming_account_and_key(
         f"{where}, key 'client_secret_env': names SOUTH_SECRET_NOT_SET, which is not set",
         f"{where}, key 'pasword_env': unknown key; remove it (did you mean 'password_env'?)",
         f"{where}, key 'rate_limit': must be a number",
-        f"{where}, key 'password_env': missing; add password_env = \"SOUTH_1_HAIER_PASSWORD\"",
+        f"{where}, key 'password_env': missing; add password_env = \"NORTH_HAIER_PASSWORD\"",
     }
     assert len(problems) == len(expected)
     for start in expected:
@@ -237,3 +237,58 @@ def test_an_account_names_where_each_setting_is_set(
     [default] = load_accounts()
     assert default.variable("seller_password") == "HAIER_SELLER_PASSWORD"
     assert default.in_own_names(text) == text
+
+
+# -- issue 15, finding 4: nothing a user may have pasted a secret into is echoed -----------
+
+PASTED = "AKIAJ7X2QW9ZKD4LMN0P"  # an access key pasted where a name goes (upper-case, digits)
+
+
+@pytest.mark.parametrize("key", ["base_url", "token_url", "ylh_base_url"])
+def test_a_url_key_that_fails_validation_is_named_but_never_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None, key: str
+) -> None:
+    value = "ftp://shop:Hq7-never-printed@gateway.example/x?client_secret=Xk9-never-printed"
+    text = NORTH.replace('base_url = "http://127.0.0.1:9001"\n', "") + f'{key} = "{value}"\n'
+    [line] = _problems(tmp_path, monkeypatch, text)
+    assert line.startswith(f"{tmp_path / 'accounts.toml'}: account 'north', key '{key}': ")
+    assert "is not an http:// or https:// URL" in line
+    assert "never-printed" not in line and "gateway.example" not in line
+
+
+@pytest.mark.parametrize("value", [PASTED, "AKIA_J7X2QW9ZKD4LMN0P", "HUNTER2X9"])
+def test_an_env_value_that_is_not_a_plausible_variable_name_is_refused_unechoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None, value: str
+) -> None:
+    text = NORTH.replace('"NORTH_HAIER_PASSWORD"', f'"{value}"')
+    [line] = _problems(tmp_path, monkeypatch, text)
+    assert "key 'password_env': is not the name of an environment variable" in line
+    assert value not in line
+
+
+@pytest.mark.parametrize("name", ["NORTH_HAIER_PASSWORD", "S3_KEY_2", "HAIER_V2_PASSWORD"])
+def test_plausible_variable_names_are_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None, name: str
+) -> None:
+    monkeypatch.setenv(name, "north-pw")
+    _load(tmp_path, monkeypatch, NORTH.replace('"NORTH_HAIER_PASSWORD"', f'"{name}"'))
+    [north] = load_accounts()
+    assert north.value("password") == "north-pw"
+
+
+@pytest.mark.parametrize("name", ["Xk9mQ2vLp7Zt", "x" * 65, "sk_live_51Hq7Lm2Zp9"])
+def test_a_bad_account_name_is_refused_without_echoing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None, name: str
+) -> None:
+    text = f'[accounts."{name}"]\ncustomer_code = "1"\ncounty_codes = ["110101"]\n'
+    problems = _problems(tmp_path, monkeypatch, text)
+    assert any("account #1" in line and "name is not" in line for line in problems), problems
+    assert not any(name in line or name.upper() in line for line in problems), problems
+
+
+def test_an_account_name_of_the_maximum_length_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None
+) -> None:
+    name = "n" * 64
+    _load(tmp_path, monkeypatch, NORTH.replace("[accounts.north]", f"[accounts.{name}]"))
+    assert [a.name for a in load_accounts()] == [name]

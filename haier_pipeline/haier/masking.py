@@ -5,10 +5,24 @@ module and any thread, long after the client that knows the secret was built. A 
 filter only sees records logged *on that logger* (not those propagated from children), so
 every module in ``haier_pipeline`` should take its logger from :func:`get_logger`, which
 attaches the shared :class:`MaskingFilter`; the filter can also be added to handlers.
+
+A secret travels in more than one spelling: form-encoded in the YLH token request
+(``Hq7%40Lm2%2BZp9``), percent-encoded in a URL, JSON-escaped in every JSH body
+(``Xk9\\"mQ2``), base64 in an HTTP Basic header. A gateway or proxy that echoes a request
+into its error page hands any of them back, so each secret is registered in all of them.
+
+The one discipline, wherever a text may reach a message, the event log, a compute log,
+stdout or DuckDB: it is built from values that are not secret, or it passes through
+:func:`mask`; an exception raised to Dagster carries no chained exception of another
+library (Dagster stores the whole chain with the failure), so the clients raise their own,
+masked, error ``from None``; a setting that fails validation is named, never echoed whole
+(``environment.Variable.shown``).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 import threading
@@ -16,8 +30,16 @@ import urllib.parse
 from collections.abc import Iterable
 
 MASK = "***"
-MIN_URL_SECRET = 4
-"""Shorter query values (``?page=1``) are too common in other text to mask everywhere."""
+MIN_SECRET_CHARS = 4
+"""The shortest secret the pipeline accepts (``environment`` refuses shorter ones at start).
+
+A secret of one to three characters occurs by chance inside ordinary words and numbers, so
+masking it everywhere turns every message into ``***till failed after 4 attem***t``, and
+masking it only as a whole word still leaks it by context (``password=***`` hides nothing
+that ``p`` did not). Refusing it at start, in one line naming the variable, is the only
+answer that keeps both the secret and the messages; no credential Haier issues is that
+short. Query values of a URL setting shorter than this (``?page=1``) are not taken for
+secrets either."""
 
 # Authorization header values that may show up in exception texts, whatever the secret.
 _HEADER_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+")
@@ -37,7 +59,7 @@ class SecretRegistry:
         self._ordered: tuple[str, ...] = ()
 
     def register(self, *values: str | None) -> None:
-        new = {v for v in values if v}
+        new = {form for value in values if value for form in spellings(value)}
         with self._lock:
             if new <= self._secrets:
                 return
@@ -57,8 +79,28 @@ class SecretRegistry:
 SECRETS = SecretRegistry()
 
 
+def spellings(secret: str) -> set[str]:
+    """The secret as written, and as every encoding the pipeline or an echo may give it:
+    form-encoded, percent-encoded, JSON-escaped (with and without ``\\u`` escapes), and
+    base64 (standard and URL-safe, with and without the padding)."""
+    raw = secret.encode("utf-8")
+    forms = {
+        secret,
+        urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),  # as requests and urllib3 quote a URL: "/" left as is
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1],
+    }
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        padded = encode(raw).decode("ascii")
+        forms |= {padded, padded.rstrip("=")}
+    return {form for form in forms if form}
+
+
 def register_secrets(values: Iterable[str | None]) -> None:
-    """Register secrets (settings.secrets(), every token obtained) for masking."""
+    """Register secrets (settings.secrets(), every token obtained) for masking, each in
+    every spelling of :func:`spellings`."""
     SECRETS.register(*values)
 
 
@@ -75,7 +117,7 @@ def url_secrets(url: str | None) -> list[str]:
     parts = urllib.parse.urlsplit(url)
     values = [parts.password or ""]
     values += [value for _, value in urllib.parse.parse_qsl(parts.query)]
-    return [value for value in values if len(value) >= MIN_URL_SECRET]
+    return [value for value in values if len(value) >= MIN_SECRET_CHARS]
 
 
 class MaskingFilter(logging.Filter):

@@ -62,6 +62,7 @@ _FAILED = (False, "false")
 # Top-level members a spooled answer's scan notes: enough to find its list without parsing it.
 _ENVELOPE_MEMBERS = frozenset({fields.SUCCESS, fields.DATA})
 _DOWNLOAD_BYTES = 64 << 10
+_WITHHELD = "(not shown: the answer to a token request may echo the credentials sent)"
 
 
 @dataclass(frozen=True)
@@ -229,12 +230,15 @@ class Transport:
         """
         endpoint = endpoint_of(url)
         data, all_headers = _encode(json_body, form, headers, token)
+        # Only a token request goes without a token, and a gateway that echoes it would hand
+        # the credentials back in whatever encoding it likes: none of its answer is kept.
+        excerpts = token is not None
         attempts = self.retry.max_retries + 1
         outcome: Reply | _Transient = _Transient(RuntimeError("no attempt made"))
         for attempt in range(attempts):
             if attempt:
                 self._pause(endpoint, attempt, outcome)
-            outcome = self._attempt(endpoint, url, data, all_headers, spool)
+            outcome = self._attempt(endpoint, url, data, all_headers, spool, excerpts)
             if isinstance(outcome, Reply):
                 return outcome
         return self._give_up(url, attempts, outcome)
@@ -271,10 +275,18 @@ class Transport:
                 reason=reason,
                 url_hint=self.url_hint,
             ) from None
-        raise HaierTransientError(endpoint, attempts, cause) from cause
+        # from None: Dagster stores a failure's whole chain, and requests' exception quotes
+        # the URL it tried; our error carries its text, masked.
+        raise HaierTransientError(endpoint, attempts, cause) from None
 
     def _attempt(
-        self, endpoint: str, url: str, data: bytes, headers: Mapping[str, str], spool: bool
+        self,
+        endpoint: str,
+        url: str,
+        data: bytes,
+        headers: Mapping[str, str],
+        spool: bool,
+        excerpts: bool,
     ) -> Reply | _Transient:
         self._budget.acquire(current_priority())
         self._stats.add("calls")
@@ -290,15 +302,22 @@ class Transport:
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             self._stats.add("dropped")
             return _Transient(exc)
+        except requests.RequestException as exc:  # a URL requests cannot use at all
+            detail = f"the request could not be sent ({type(exc).__name__}: {exc})"
+            raise HaierProtocolError(endpoint, detail) from None
         elapsed_ms = (time.monotonic() - started) * 1000
         log.debug("POST %s -> %d in %.0f ms", endpoint, response.status_code, elapsed_ms)
-        return self._classify(endpoint, response, body)
+        return self._classify(endpoint, response, body, excerpts)
 
     def _classify(
-        self, endpoint: str, response: requests.Response, body: bytes | SpooledJson
+        self,
+        endpoint: str,
+        response: requests.Response,
+        body: bytes | SpooledJson,
+        excerpts: bool,
     ) -> Reply | _Transient:
         status = response.status_code
-        excerpt = _excerpt(body)
+        excerpt = _excerpt(body) if excerpts else _WITHHELD
         if status in TRANSIENT_STATUSES:
             self._stats.add("http_429" if status == 429 else "http_5xx")
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from haier_pipeline.environment import HAIER_ORDER_SETTLE_S
+from haier_pipeline.environment import HAIER_ORDER_SET_ASIDE_MIN, HAIER_ORDER_SETTLE_S
 from haier_pipeline.jsondepth import deeper_than
 from haier_pipeline.orders.fields import MAX_FILE_BYTES, MAX_NESTING
 from haier_pipeline.orders.validation import InvalidOrder
@@ -51,6 +51,11 @@ class ChangedWhileRead(Exception):
 def settle_window_s() -> float:
     """HAIER_ORDER_SETTLE_S in seconds (see its declaration); a bad value names it."""
     return HAIER_ORDER_SETTLE_S.value(HAIER_ORDER_SETTLE_S.text())
+
+
+def set_aside_after_s() -> float:
+    """HAIER_ORDER_SET_ASIDE_MIN in seconds (see its declaration); a bad value names it."""
+    return HAIER_ORDER_SET_ASIDE_MIN.value(HAIER_ORDER_SET_ASIDE_MIN.text()) * 60
 
 
 def entry_problem(info: os.stat_result) -> str | None:

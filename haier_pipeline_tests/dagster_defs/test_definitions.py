@@ -13,7 +13,7 @@ PLACEHOLDER_ENV = {
     "HAIER_CLIENT_ID": "id",
     "HAIER_CLIENT_SECRET": "secret",
     "HAIER_CUSTOMER_CODE": "8800633175",
-    "HAIER_PASSWORD": "pw",
+    "HAIER_PASSWORD": "a-password",
     "HAIER_COUNTY_CODES": "110101",
 }
 

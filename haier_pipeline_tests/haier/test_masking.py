@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import urllib.parse
 
 import pytest
 
@@ -46,3 +49,36 @@ def test_filter_works_on_handlers_too() -> None:
     )
     assert masking.MaskingFilter().filter(record)
     assert record.getMessage() == "***"
+
+
+# A secret with characters every encoding changes: '@' '+' '/' '"' '\' and a non-ASCII one.
+AWKWARD = 'Hq7@Lm2+Zp9/x"k\\v=é'
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "form-encoded (application/x-www-form-urlencoded)",
+        "percent-encoded",
+        "percent-encoded as in a URL path",
+        "JSON-escaped",
+        "JSON-escaped, non-ASCII as \\u",
+        "base64",
+        "URL-safe base64",
+    ],
+)
+def test_every_encoded_form_of_a_secret_is_masked(form: str) -> None:
+    masking.register_secrets([AWKWARD])
+    encoded = {
+        "form-encoded (application/x-www-form-urlencoded)": urllib.parse.quote_plus(AWKWARD),
+        "percent-encoded": urllib.parse.quote(AWKWARD, safe=""),
+        "percent-encoded as in a URL path": urllib.parse.quote(AWKWARD),
+        "JSON-escaped": json.dumps(AWKWARD, ensure_ascii=False)[1:-1],
+        "JSON-escaped, non-ASCII as \\u": json.dumps(AWKWARD)[1:-1],
+        "base64": base64.b64encode(AWKWARD.encode()).decode(),
+        "URL-safe base64": base64.urlsafe_b64encode(AWKWARD.encode()).decode(),
+    }[form]
+    assert encoded != AWKWARD
+    masked = masking.mask(f"502 Bad Gateway; you sent: password={encoded}&grant_type=password")
+    assert encoded not in masked
+    assert "password=***&grant_type=password" in masked

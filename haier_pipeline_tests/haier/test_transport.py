@@ -12,6 +12,7 @@ from haier_pipeline.haier import endpoints
 from haier_pipeline.haier.errors import (
     HaierAuthError,
     HaierBusinessError,
+    HaierError,
     HaierHttpError,
     HaierProtocolError,
     HaierTransientError,
@@ -19,15 +20,18 @@ from haier_pipeline.haier.errors import (
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.retry import RetryPolicy
 from haier_pipeline.haier.stats import CallStats
+from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline_tests.haier.stub import (
     FAST_RETRY,
     SECRETS,
     TOKEN_PATH,
+    YLH_TOKEN_PATH,
     Answer,
     StubServer,
     jsh_settings,
     ok,
     refused,
+    ylh_settings,
 )
 
 BALANCE = endpoints.JSH_BALANCE
@@ -232,3 +236,62 @@ def test_secrets_and_tokens_never_reach_the_log(
     assert "retry" in caplog.text  # the failures were logged...
     for secret in (*SECRETS, "tok-1", "tok-2"):
         assert secret not in caplog.text  # ...without a secret or token in them
+
+
+# -- issue 15, finding 4: what an error carries, chained exceptions included ---------------
+
+
+def _whole_chain(error: BaseException) -> str:
+    """Everything Dagster may store of a failure: the traceback with every chained cause."""
+    import traceback
+
+    return "".join(traceback.format_exception(error))
+
+
+def test_an_unreachable_token_url_leaves_no_secret_in_the_exception_chain() -> None:
+    secret = "qs-Secret-in-the-chain-41c7"
+    settings = jsh_settings(
+        StubServer(base_url="http://127.0.0.1:9"),
+        token_url=f"http://127.0.0.1:9/oauth2/auth?client_secret={secret}",
+        timeout_s=0.5,
+    )
+    with JshClient(settings, retry=FAST_RETRY) as jsh, pytest.raises(HaierTransientError) as caught:
+        jsh.balance()
+    chain = _whole_chain(caught.value)
+    assert "cannot connect to 127.0.0.1:9 (connection refused)" in chain
+    assert secret not in chain
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+AWKWARD_SECRET = 'Xk9"mQ2\\v+Sec/ret@7'  # every encoding changes it
+AWKWARD_PASSWORD = "Hq7@Lm2+Zp9/w=x"
+
+
+@pytest.mark.parametrize("status", [400, 502])
+def test_the_answer_to_a_token_request_is_never_excerpted(stub: StubServer, status: int) -> None:
+    """A gateway that answers by echoing the request: the token request's body (credentials,
+    JSON- or form-encoded) never reaches the error, retried (502) or not (400)."""
+    echo = lambda request: Answer(status, b"you sent: " + request.body)  # noqa: E731
+    stub.script(TOKEN_PATH, echo)
+    stub.script(YLH_TOKEN_PATH, echo)
+    jsh = JshClient(jsh_settings(stub, client_secret=AWKWARD_SECRET), retry=FAST_RETRY)
+    ylh = YlhClient(ylh_settings(stub, password=AWKWARD_PASSWORD), retry=FAST_RETRY)
+    for call in (jsh.balance, lambda: ylh.delivery_images("SO.1")):
+        with pytest.raises(HaierError) as caught:
+            call()
+        chain = _whole_chain(caught.value)
+        assert "you sent" not in chain
+        assert "Xk9" not in chain and "Hq7" not in chain
+    jsh.close()
+    ylh.close()
+
+
+def test_an_echoing_502_for_a_data_call_shows_no_secret_in_any_encoding(stub: StubServer) -> None:
+    stub.script(BALANCE, lambda request: Answer(502, b"bad gateway; body was " + request.body))
+    settings = jsh_settings(stub, customer_password=AWKWARD_SECRET)
+    with JshClient(settings, retry=FAST_RETRY) as jsh, pytest.raises(HaierTransientError) as caught:
+        jsh.balance()
+    chain = _whole_chain(caught.value)
+    assert "bad gateway" in chain
+    assert "Xk9" not in chain
+    assert "***" in chain

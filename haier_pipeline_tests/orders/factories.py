@@ -18,7 +18,7 @@ from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.orders import OrderDefaults
-from haier_pipeline.orders.pusher import AccountLink, OrderPusher
+from haier_pipeline.orders.pusher import MAX_FILES_PER_RUN, AccountLink, OrderPusher
 from haier_pipeline.runlog import Log
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.storage.warehouse import Warehouse
@@ -83,9 +83,20 @@ def sandbox_pusher(
     inbox: Path,
     log: Log,
     settle_s: float = 0,
+    set_aside_s: float = 0,
+    max_files: int = MAX_FILES_PER_RUN,
 ) -> OrderPusher:
-    """The real pusher for the sandbox's account; no settle window unless a test wants one."""
+    """The real pusher for the sandbox's account; no settle window, and an unreadable file
+    set aside at once, unless a test wants otherwise."""
     account = sandbox.account
     defaults = OrderDefaults(account.source_system, account.shop_name, account.customer_code)
     link = AccountLink(DEFAULT_ACCOUNT, defaults, *clients)
-    return OrderPusher([link], warehouse, inbox, log, settle_s=settle_s)
+    return OrderPusher(
+        [link],
+        warehouse,
+        inbox,
+        log,
+        settle_s=settle_s,
+        set_aside_s=set_aside_s,
+        max_files=max_files,
+    )

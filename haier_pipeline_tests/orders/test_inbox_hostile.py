@@ -23,6 +23,7 @@ from haier_pipeline.orders.inbox import (
     RefusedEntry,
     file_fingerprint,
     read_order_bytes,
+    set_aside_after_s,
     settle_window_s,
 )
 from haier_pipeline.orders.pusher import OrderPusher, PushReport
@@ -44,8 +45,8 @@ def make_pusher(
     warehouse: Warehouse,
     inbox: Path,
 ) -> MakePusher:
-    def make(settle_s: float = 0) -> OrderPusher:
-        return sandbox_pusher(sandbox, clients, warehouse, inbox, LOG, settle_s)
+    def make(settle_s: float = 0, **options: float) -> OrderPusher:
+        return sandbox_pusher(sandbox, clients, warehouse, inbox, LOG, settle_s, **options)
 
     return make
 
@@ -187,8 +188,8 @@ def test_a_file_written_in_two_steps_is_left_in_the_inbox_and_pushed_once_comple
     report = make_pusher(settle_s=1.5).run("run-1")
     writer.join()
 
-    assert report.outcomes == [] and report.deferred == ["SO-SLOW.json"]
-    assert "still being written" in report.message()
+    assert report.outcomes == [] and report.waiting == ["SO-SLOW.json"]
+    assert "1 waiting in the inbox" in report.message()
     assert path.read_text(encoding="utf-8") == text  # still in the inbox, whole
     assert _rejects(warehouse) == {} and _orders(warehouse) == {}
     assert sandbox.create_count("SO-SLOW") == 0
@@ -210,7 +211,7 @@ def test_a_whole_file_that_just_appeared_is_pushed_without_waiting(
     started = time.monotonic()
     report = make_pusher(settle_s=60.0).run("run-1")
 
-    assert _statuses(report) == {"SO-FRESH.json": "pushed"} and report.deferred == []
+    assert _statuses(report) == {"SO-FRESH.json": "pushed"} and report.waiting == []
     assert time.monotonic() - started < 60  # it did not sit out the window
     assert sandbox.create_count("SO-FRESH") == 1
 
@@ -239,6 +240,119 @@ def test_a_bad_settle_window_names_its_variable(
 def test_the_settle_window_defaults_to_ten_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HAIER_ORDER_SETTLE_S", raising=False)
     assert settle_window_s() == 10.0
+
+
+# -- issue 15, finding 5: a writer that pauses longer than the settle window ---------------
+
+HOUR = 3600.0
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_writer_pausing_longer_than_the_settle_window_keeps_its_order(
+    make_pusher: MakePusher, sandbox: SandboxServer, warehouse: Warehouse, inbox: Path, code: str
+) -> None:
+    """The shop writes half the file, keeps it open and pauses past the window: the run
+    leaves the half file where it is, waiting; the shop finishes; the next run pushes it."""
+    text = json.dumps(make_order_dict("SO-PAUSE", ((code, 1, "9.00"),)), ensure_ascii=False)
+    path = inbox / "SO-PAUSE.json"
+    with path.open("w", encoding="utf-8") as shop:
+        shop.write(text[:40])
+        shop.flush()
+        report = make_pusher(settle_s=0.3, set_aside_s=HOUR).run("run-1")
+        shop.write(text[40:])
+
+    assert report.outcomes == [] and report.waiting == ["SO-PAUSE.json"]
+    assert path.read_text(encoding="utf-8") == text  # finished in place, never moved
+    assert _rejects(warehouse) == {} and _processed(inbox, "rejected") == []
+    again = make_pusher(set_aside_s=HOUR).run("run-2")
+    assert _statuses(again) == {"SO-PAUSE.json": "pushed"}
+    assert sandbox.create_count("SO-PAUSE") == 1
+
+
+def test_an_unreadable_file_is_set_aside_only_once_unchanged_for_the_set_aside_time(
+    make_pusher: MakePusher, warehouse: Warehouse, inbox: Path
+) -> None:
+    path = inbox / "SO-BROKEN.json"
+    path.write_text('{"soId": "SO-BROKEN", "itemList": [', encoding="utf-8")
+    _age(path, 0.5 * HOUR)
+    first = make_pusher(set_aside_s=HOUR).run("run-1")
+    assert first.waiting == ["SO-BROKEN.json"] and path.exists()
+    assert _rejects(warehouse) == {}
+
+    _age(path, 1.5 * HOUR)
+    second = make_pusher(set_aside_s=HOUR).run("run-2")
+    assert _statuses(second) == {"SO-BROKEN.json": "rejected"} and second.waiting == []
+    assert _processed(inbox, "rejected") == ["SO-BROKEN.json"]
+    assert "not valid JSON" in _rejects(warehouse)["SO-BROKEN.json"][0]
+
+
+def test_a_waiting_file_does_not_hold_up_the_run(
+    make_pusher: MakePusher, sandbox: SandboxServer, inbox: Path, code: str
+) -> None:
+    half = inbox / "SO-HALF.json"
+    half.write_text('{"soId": "SO-HALF", ', encoding="utf-8")
+    _age(half, 120)
+    write_order_file(inbox, make_order_dict("SO-WHOLE", ((code, 1, "9.00"),)))
+
+    started = time.monotonic()
+    report = make_pusher(settle_s=60.0, set_aside_s=HOUR).run("run-1")
+
+    assert time.monotonic() - started < 30  # no wait for the stalled file
+    assert _statuses(report) == {"SO-WHOLE.json": "pushed"} and report.waiting == ["SO-HALF.json"]
+    assert "SO-HALF.json" in report.message()
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "abc", "1e9"])
+def test_a_bad_set_aside_time_names_its_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAIER_ORDER_SET_ASIDE_MIN", value)
+    with pytest.raises(ValueError, match=r"^HAIER_ORDER_SET_ASIDE_MIN="):
+        set_aside_after_s()
+
+
+def test_the_set_aside_time_defaults_to_thirty_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HAIER_ORDER_SET_ASIDE_MIN", raising=False)
+    assert set_aside_after_s() == 30 * 60.0
+
+
+# -- issue 15, finding 6: at most N files per run ----------------------------------------
+
+
+def test_a_run_handles_at_most_its_cap_and_the_next_run_takes_the_rest(
+    make_pusher: MakePusher, sandbox: SandboxServer, inbox: Path, code: str
+) -> None:
+    """Files that stay in the inbox (waiting here; failed ones alike) never starve the
+    others: a run without named files starts after the last file the previous one took."""
+    for n in range(4):
+        stalled = inbox / f"A-STALLED-{n}.json"
+        stalled.write_text('{"soId": ', encoding="utf-8")
+        _age(stalled, 120)
+    for so_id in ("SO-B1", "SO-B2"):
+        write_order_file(inbox, make_order_dict(so_id, ((code, 1, "9.00"),)))
+
+    first = make_pusher(set_aside_s=HOUR, max_files=3).run("run-1")
+    assert first.waiting == [f"A-STALLED-{n}.json" for n in range(3)]
+    assert first.left_over == 3 and "3 more file(s) left in the inbox" in first.message()
+    second = make_pusher(set_aside_s=HOUR, max_files=3).run("run-2")
+    assert second.waiting == ["A-STALLED-3.json"]
+    assert _statuses(second) == {"SO-B1.json": "pushed", "SO-B2.json": "pushed"}
+
+
+def test_named_files_are_capped_too(
+    make_pusher: MakePusher, inbox: Path, warehouse: Warehouse
+) -> None:
+    names = []
+    for n in range(5):
+        (inbox / f"BAD-{n}.json").write_text("not json", encoding="utf-8")
+        names.append(f"BAD-{n}.json")
+    report = make_pusher(max_files=2).run("run-1", names)
+    assert len(report.outcomes) == 2 and report.left_over == 3
+    assert len(list(inbox.glob("*.json"))) == 3
 
 
 # -- 3. a second file with the same soId ---------------------------------------------------

@@ -41,6 +41,7 @@ from haier_pipeline.dagster_defs.resources import (
     HaierApiResource,
     WarehouseResource,
 )
+from haier_pipeline.listing import few
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
 from haier_pipeline.storage.warehouse import Warehouse
 
@@ -85,7 +86,8 @@ def _codes(field: str, variable: env.Variable[list[str]], codes: list[str]) -> l
         return variable.parse(",".join(codes))
     except ValueError as problem:
         raise Failure(
-            description=f"run config {field}={codes!r} {problem}; fix it in the Launchpad.",
+            description=f"run config {field}=[{few(codes, quote=True)}] {problem}; fix it in "
+            "the Launchpad.",
             allow_retries=False,
         ) from None
 

@@ -26,6 +26,7 @@ from haier_pipeline.dagster_defs.resources import (
     YlhResource,
 )
 from haier_pipeline.haier.errors import HaierBusinessError
+from haier_pipeline.listing import few
 from haier_pipeline.orders.apply_callbacks import CallbackApplier
 from haier_pipeline.orders.changes import OrderChangeError, cancel_order, reschedule_order
 from haier_pipeline.orders.model import OrderDefaults
@@ -81,6 +82,9 @@ def push_pending_orders(
         description=report.message(),
         metadata={
             **{f"orders_{status}": count for status, count in counts.items()},
+            "orders_waiting": len(report.waiting),
+            "waiting_files": MetadataValue.text(few(report.waiting, OUTCOMES_SHOWN)),
+            "files_left_for_next_run": report.left_over,
             "api_calls": report.api_calls,
             "outcomes": MetadataValue.md(_outcome_table(report.outcomes)),
         },
@@ -165,6 +169,7 @@ def refresh_logistics(
             metadata={
                 "orders": sum(report.orders for report in photos.values()),
                 "new_photos": sum(report.new_photos for report in photos.values()),
+                "rejected_urls": sum(report.rejected_urls for report in photos.values()),
             },
         )
     message = _per_account({name: report.message() for name, report in tracked.items()})
@@ -225,16 +230,22 @@ def fetch_order_photos(
     warehouse = duckdb_warehouse.warehouse(owner=f"run {context.run.run_id} (photos)")
     account = haier_accounts.chosen(config.account)
     with user_errors(f"photos of {number}"), ylh.client(account) as client:
-        new = fetch_photos(client, warehouse, number, account.name)
+        fetched = fetch_photos(client, warehouse, number, account.name)
     [(stored,)] = warehouse.read(
         f"SELECT count(*) FROM {DELIVERY_PHOTOS.name} WHERE account = ? AND retail_order_no = ?",
         [account.name, number],
     )
-    context.log.info(f"{number}: {new} new photo(s), {stored} stored")
+    refused = f", {fetched.rejected} URL(s) refused" if fetched.rejected else ""
+    context.log.info(f"{number}: {fetched.new} new photo(s), {stored} stored{refused}")
     yield AssetMaterialization(
         DELIVERY_PHOTOS.name,
-        description=f"{number}: {new} new photo(s)",
-        metadata={"retail_order_no": number, "new_photos": new, "photos_of_order": stored},
+        description=f"{number}: {fetched.new} new photo(s){refused}",
+        metadata={
+            "retail_order_no": number,
+            "new_photos": fetched.new,
+            "rejected_urls": fetched.rejected,
+            "photos_of_order": stored,
+        },
     )
 
 

@@ -33,9 +33,10 @@ from haier_pipeline.dagster_defs.orders.jobs import apply_callbacks, push_orders
 from haier_pipeline.dagster_defs.orders.ops import ApplyCallbacksConfig, PushOrdersConfig
 from haier_pipeline.dagster_defs.resources import CallbackSpoolResource, OrderInboxResource
 from haier_pipeline.orders.inbox import file_fingerprint, pending_files
+from haier_pipeline.orders.pusher import MAX_FILES_PER_RUN
 
-MAX_FILES_PER_RUN = 200
-"""A burst of files is split over runs of this size, so one bad batch does not hold all."""
+MAX_CALLBACKS_PER_RUN = 200
+"""A burst of callbacks is split over runs of this size, so one bad batch does not hold all."""
 
 
 @sensor(
@@ -64,7 +65,7 @@ def order_inbox_sensor(
             ),
             tags={"haier/order_files": str(len(batch))},
         )
-        for batch in batched(new, MAX_FILES_PER_RUN)
+        for batch in batched(new, MAX_FILES_PER_RUN)  # what one push_orders run takes
     ]
     return SensorResult(run_requests=requests, cursor=cursor)
 
@@ -90,7 +91,7 @@ def callback_spool_sensor(
             ),
             tags={"haier/callback_files": str(len(batch))},
         )
-        for batch in batched(names, MAX_FILES_PER_RUN)
+        for batch in batched(names, MAX_CALLBACKS_PER_RUN)
     ]
     return SensorResult(run_requests=requests)
 

@@ -66,3 +66,18 @@ def test_a_malformed_code_in_the_run_config_is_named_before_any_call(
     assert not result.success
     assert message in failure_text(result)
     assert pipeline.sandbox.stats()["total_calls"] == 0
+
+
+@pytest.mark.parametrize("sandbox", [SMALL], indirect=True)
+def test_one_bad_code_among_a_hundred_thousand_gives_a_short_line_naming_it(
+    pipeline: Pipeline,
+) -> None:
+    """Issue 15, finding 6: the line names the bad code, not the whole list (it was 1 MB)."""
+    codes = [f"GA{n:07d}" for n in range(100_001)]
+    codes[99_000] = "BAD-CODE!"
+    result = _refresh(pipeline, product_codes=codes)
+    assert not result.success
+    lines = [line for line in failure_text(result).split("\n") if "product_codes" in line]
+    assert lines and all(len(line) < 500 for line in lines), [len(line) for line in lines]
+    assert "'BAD-CODE!'" in lines[0] and "and 99,996 more" in lines[0]
+    assert pipeline.sandbox.stats()["total_calls"] == 0

@@ -154,6 +154,7 @@ def two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoAccounts
             "HAIER_DUCKDB_PATH": str(tmp_path / "data" / "haier.duckdb"),
             "HAIER_ORDER_INBOX": str(tmp_path / "data" / "orders" / "inbox"),
             "HAIER_ORDER_SETTLE_S": "0",
+            "HAIER_ORDER_SET_ASIDE_MIN": "0",
             "HAIER_CALLBACK_SPOOL": str(tmp_path / "data" / "callbacks"),
             "HAIER_RATE_LIMIT": "1000",
             **_secrets("north", north.account),

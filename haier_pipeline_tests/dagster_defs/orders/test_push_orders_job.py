@@ -201,3 +201,25 @@ def test_no_secret_reaches_the_orders_tables_or_the_event_log(pipeline: Pipeline
     for path in pipeline.duckdb_path.parent.rglob("*.duckdb"):
         blob = path.read_bytes()
         assert not any(secret.encode() in blob for secret in secrets), path
+
+
+def test_a_half_written_file_waits_in_the_inbox_visible_in_the_run_metadata(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, finding 5: the run's metadata lists the file as waiting; nothing moves it."""
+    monkeypatch.setenv("HAIER_ORDER_SET_ASIDE_MIN", "30")
+    (code,) = stocked_codes(pipeline.sandbox, 1)
+    drop_order("SO-WHOLE", code)
+    half = inbox() / "SO-HALF.json"
+    half.write_text('{"soId": "SO-HALF", "itemList": [', encoding="utf-8")
+
+    result = pipeline.run("push_orders")
+
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("push_pending_orders")
+    metadata = materialization.metadata
+    assert metadata["orders_waiting"].value == 1
+    assert metadata["waiting_files"].value == "SO-HALF.json"
+    assert metadata["files_left_for_next_run"].value == 0
+    assert list(pipeline.sandbox.orders) == ["SO-WHOLE"]
+    assert half.exists() and processed("rejected") == []
