@@ -6,12 +6,13 @@ shows when each table last changed and which run changed it.
 """
 
 from haier_pipeline.dagster_defs.conventions import table_spec
-from haier_pipeline.storage.schema import DELIVERY_PHOTOS, LOGISTICS_EVENTS, ORDERS
+from haier_pipeline.storage.schema import DELIVERY_PHOTOS, LOGISTICS_EVENTS, ORDERS, PRODUCTS
 
 ORDERS_GROUP = "orders"
 
 ORDER_ASSETS = [
-    table_spec(ORDERS, ORDERS_GROUP, []),
+    # Each order is validated against its account's products before it is pushed.
+    table_spec(ORDERS, ORDERS_GROUP, [PRODUCTS.name]),
     table_spec(LOGISTICS_EVENTS, ORDERS_GROUP, [ORDERS.name]),
     table_spec(DELIVERY_PHOTOS, ORDERS_GROUP, [ORDERS.name]),
 ]
