@@ -105,6 +105,13 @@ def _of_account(account: Account | None, read: Callable[[], T]) -> T:
         raise Failure(description=f"{where}{problem}", allow_retries=False) from None
 
 
+def checked(account: Account) -> Account:
+    """The account, once every secret variable it names is set; else a Failure with one
+    line per variable that is not (file, account, key, what to export)."""
+    _of_account(None, account.require_secrets)
+    return account
+
+
 def catalog_scope(account: Account) -> tuple[list[str], list[str]]:
     """The counties and products a full sync of ``account`` covers: its ``county_codes`` and
     ``product_codes``, or HAIER_COUNTY_CODES and HAIER_PRODUCT_CODES for ``default``. The
@@ -175,9 +182,7 @@ class AccountsResource(EnvResource):
         accounts = self.accounts()
         if not context.has_partition_key:
             return list(accounts)
-        account = _of_account(None, lambda: find_account(accounts, context.partition_key))
-        _of_account(None, account.require_secrets)
-        return [account]
+        return [checked(_of_account(None, lambda: find_account(accounts, context.partition_key)))]
 
     def names(self) -> list[str]:
         return account_names(self.accounts())

@@ -57,6 +57,7 @@ from haier_pipeline.dagster_defs.resources import (
     HaierApiResource,
     WarehouseResource,
     catalog_scope,
+    checked,
 )
 from haier_pipeline.storage import unconfigured
 from haier_pipeline.storage.schema import PRICES, PRODUCTS, STOCK, Table
@@ -149,7 +150,7 @@ def catalog_assets(accounts: PartitionsDefinition) -> AssetsDefinition:
             user_errors("catalog_sync"),
             duckdb_warehouse.for_run(context, "catalog_sync") as warehouse,
         ):
-            if context.has_partition_key:
+            if context.has_partition_key or len(haier_accounts.names()) == 1:
                 yield from _one_account(context, config, haier, haier_accounts, warehouse)
             else:
                 yield from _every_account(context, config, haier, haier_accounts, warehouse)
@@ -164,23 +165,21 @@ def _one_account(
     haier_accounts: AccountsResource,
     warehouse: Warehouse,
 ) -> Iterator[Event | CheckEvent]:
-    """The run's partition: errors reach the UI as the account's one line."""
-    name = context.partition_key
+    """The run's partition, or the only account: errors reach the UI as its one line."""
+    name = context.partition_key if context.has_partition_key else haier_accounts.names()[0]
     try:
         [account] = haier_accounts.for_run(context)
         result = _sync(context, config, account, haier, warehouse)
     except Exception as error:
-        for verdict in verdicts(warehouse, context.selected_asset_check_keys, name, ()):
-            yield verdict.result()
+        yield from _checks(context, warehouse, name, ())
         if isinstance(error, CatalogSyncFailed):
             raise _nothing_published(error) from (None if error.phase.remedy else error)
         raise
     ghosts = _unconfigured(context, haier_accounts, warehouse)
     for event in _events(name, result, warehouse, config, ghosts):
-        yield _for_run_partition(event)
+        yield _for_run_partition(context, event)
     refreshed = [p.table.name for p in result.phases.values() if p.status != "failed"]
-    for verdict in verdicts(warehouse, context.selected_asset_check_keys, name, refreshed):
-        yield verdict.result()
+    yield from _checks(context, warehouse, name, refreshed)
     failed = [p for p in result.phases.values() if p.status == "failed"]
     if failed:
         # The tables were published with the previous rows kept for what failed; the run
@@ -210,14 +209,9 @@ def _every_account(
     for name, result in each.done.items():
         yield from _events(name, result, warehouse, config, ghosts)
     for name in by_name:
-        result = each.done.get(name)
-        refreshed = (
-            [p.table.name for p in result.phases.values() if p.status != "failed"]
-            if (result)
-            else []
-        )
-        for verdict in verdicts(warehouse, context.selected_asset_check_keys, name, refreshed):
-            yield verdict.evaluation(context.instance)
+        phases = each.done[name].phases.values() if name in each.done else []
+        refreshed = [p.table.name for p in phases if p.status != "failed"]
+        yield from _checks(context, warehouse, name, refreshed)
     problems = {name: describe(name, error) for name, error in each.failed.items()}
     for name, result in each.done.items():
         failed = [
@@ -241,7 +235,7 @@ def _sync(
     warehouse: Warehouse,
 ) -> CatalogResult:
     """One account's sync, with its own client (its credentials, its gateway, its budget)."""
-    account.require_secrets()
+    checked(account)
     counties, products = catalog_scope(account)
     with haier.client(account) as client:
         result = CatalogSync(
@@ -322,12 +316,26 @@ def _events(
             )
 
 
-def _for_run_partition(event: AssetMaterialization | AssetObservation) -> Event:
+def _for_run_partition(
+    context: AssetExecutionContext, event: AssetMaterialization | AssetObservation
+) -> Event:
     """In a run of one partition, a materialization goes through the asset's output (a
     MaterializeResult, which Dagster stamps with the run's partition and data version)."""
-    if isinstance(event, AssetMaterialization):
+    if context.has_partition_key and isinstance(event, AssetMaterialization):
         return MaterializeResult(asset_key=event.asset_key, metadata=event.metadata)
     return event
+
+
+def _checks(
+    context: AssetExecutionContext, warehouse: Warehouse, account: str, refreshed: list[str]
+) -> Iterator[CheckEvent]:
+    """The selected checks of one account: a result Dagster stamps with the run's partition,
+    or, in a run that names none, an evaluation stamped with the account's."""
+    for verdict in verdicts(warehouse, context.selected_asset_check_keys, account, refreshed):
+        if context.has_partition_key:
+            yield verdict.result()
+        else:
+            yield verdict.evaluation(context.instance)
 
 
 def _scope_text(config: CatalogRefreshConfig) -> str:
@@ -346,14 +354,9 @@ def _checks_alone(
 ) -> Iterator[CheckEvent]:
     """Checks launched on their own from the UI: no Haier call, the published rows only."""
     warehouse = duckdb_warehouse.warehouse()
-    selected = context.selected_asset_check_keys
-    if context.has_partition_key:
-        for verdict in verdicts(warehouse, selected, context.partition_key, ()):
-            yield verdict.result()
-        return
-    for name in haier_accounts.names():
-        for verdict in verdicts(warehouse, selected, name, ()):
-            yield verdict.evaluation(context.instance)
+    names = [context.partition_key] if context.has_partition_key else haier_accounts.names()
+    for name in names:
+        yield from _checks(context, warehouse, name, [])
 
 
 def _metadata(phase: PhaseReport, warehouse: Warehouse, account: str) -> dict[str, Any]:
