@@ -29,9 +29,12 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from haier_pipeline import cli
 from haier_pipeline.definitions import build_defs
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.sandbox.auth import SandboxAccount
+from haier_pipeline.storage.schema import PRODUCTS
+from haier_pipeline.storage.warehouse import Warehouse, upsert, utcnow
 from haier_pipeline_tests.dagster_defs.failures import failure_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -439,3 +442,33 @@ def test_a_targeted_refresh_is_observed_and_leaves_the_last_full_sync_as_it_was(
     assert metadata["product_codes"].value == code
     assert metadata["records_loaded"].value == 1
     assert observed.run_id == refresh.run_id
+
+
+def test_rows_of_an_account_no_longer_configured_are_reported_then_purged_on_request(
+    two: TwoAccounts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = utcnow()
+    left_behind = [
+        {"product_code": f"OLD{i}", "is_procurable": True, "synced_at": now} for i in range(3)
+    ]
+    with Warehouse(two.duckdb_path).transaction() as con:  # as the HAIER_* account left them
+        upsert(con, PRODUCTS, PRODUCTS.to_arrow(left_behind))
+    assert two.rows("SELECT DISTINCT account FROM products") == [("default",)]
+
+    result = two.run("catalog_sync", "north")
+    assert result.success
+    [record] = _materializations(two, "products")
+    metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
+    assert metadata["unconfigured_accounts"].value == "default (products 3)"
+    warnings = [e.user_message for e in two.instance.all_logs(result.run_id) if e.level >= 30]
+    assert any("not configured: default (products 3)" in w for w in warnings)
+    assert two.rows("SELECT count(*) FROM products WHERE account = 'default'") == [(3,)]
+
+    assert cli.main(["purge-accounts"]) == 0  # lists only
+    assert "default (products 3)" in capsys.readouterr().out
+    assert two.rows("SELECT count(*) FROM products WHERE account = 'default'") == [(3,)]
+
+    assert cli.main(["purge-accounts", "--yes"]) == 0
+    assert "deleted" in capsys.readouterr().out
+    assert two.rows("SELECT DISTINCT account FROM products") == [("north",)]
+    assert two.published("north") == two.expected("north")
