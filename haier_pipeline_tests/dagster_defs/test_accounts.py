@@ -412,9 +412,11 @@ def test_one_accounts_missing_secret_fails_only_that_accounts_runs(
     assert f"catalog_sync failed for account(s) north; north: {expected}" in failure_text(every)
     assert {r.partition_key for r in _materializations(two, "products")} == {"south"}
 
-    connection = two.run("check_connection")
-    [output] = [e for e in connection.all_events if e.event_type_value == "STEP_OUTPUT"]
-    table = output.step_output_data.metadata["credentials"].value
+    connection = two.run("check_connection")  # fails, naming north's unset variable
+    assert not connection.success
+    assert expected in failure_text(connection)
+    [failed] = [e for e in connection.all_events if e.is_step_failure]
+    table = failed.step_failure_data.user_failure_data.metadata["credentials"].value
     assert "north: " in table and "NORTH_HAIER_PASSWORD, which is not set" in table
 
 
