@@ -171,7 +171,7 @@ def _one_account(
         [account] = haier_accounts.for_run(context)
         result = _sync(context, config, account, haier, warehouse)
     except Exception as error:
-        yield from _checks(context, warehouse, name, ())
+        yield from _checks(context, warehouse, name, [])
         if isinstance(error, CatalogSyncFailed):
             raise _nothing_published(error) from (None if error.phase.remedy else error)
         raise
