@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from dagster import (
+    AssetCheckKey,
     AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
@@ -403,6 +404,11 @@ def test_one_accounts_missing_secret_fails_only_that_accounts_runs(
     [failure] = [e for e in north.all_events if e.is_step_failure]
     assert failure.step_failure_data.user_failure_data.description.startswith(expected)
     assert two.gateways["north"].stats()["total_calls"] == 0  # stopped before any call
+    # its checks still ran, against the rows analysts read, and are recorded as run
+    check = AssetCheckKey(AssetKey("prices"), "prices_unique_code")
+    [latest] = two.instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
+    assert (latest.run_id, latest.partition) == (north.run_id, "north")
+    assert latest.status == AssetCheckExecutionRecordStatus.SUCCEEDED
 
     assert two.run("catalog_sync", "south").success
     assert two.published("south") == two.expected("south")

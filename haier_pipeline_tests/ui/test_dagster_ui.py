@@ -140,6 +140,13 @@ def test_one_accounts_missing_secret_leaves_the_other_account_running(
     page.get_by_text("Failure", exact=True).first.wait_for(timeout=RUN_TIMEOUT_MS)
     page.get_by_text(re.compile(f"names {ROTATED}, which is not set")).first.wait_for()
     _shot(page, "09-north-names-its-missing-secret")
+    # the checks that ran in north's failed run show as run, not "Not evaluated"
+    page.goto(f"{dagster_ui.url}/assets/prices?view=checks")
+    page.get_by_text("prices_unique_code").first.click()
+    page.get_by_text("Execution history", exact=True).click()
+    page.locator("tr", has_text="north").get_by_text("Passed").first.wait_for()
+    assert page.get_by_text(re.compile("Execution failed|Not evaluated", re.I)).count() == 0
+    _shot(page, "09b-checks-of-the-failed-run-ran")
 
     _launch(page, dagster_ui, "check_connection")
     page.get_by_text("Failure", exact=True).first.wait_for(timeout=RUN_TIMEOUT_MS)
