@@ -11,7 +11,9 @@ judged the same way wherever it is written. Secrets are never in the file: an ac
 the environment variable that holds each one (``password_env = "NORTH_HAIER_PASSWORD"``). The
 whole file is checked when it is loaded (at definitions load, before any run): every problem
 is one line naming the file, the account, the key and the fix, and no value of a secret is
-ever repeated. Values are read from the environment only when a run needs them.
+ever repeated. Values are read from the environment only when a run needs them: a secret
+variable that is not set is that account's problem (its runs fail naming it, see
+:meth:`Account.unset_secrets`), never a reason to stop loading the other accounts.
 
 No Dagster here: the callback receiver and the tests use this module as it is.
 """
@@ -46,6 +48,11 @@ ENV_NAME = re.compile(r"[A-Z]+[0-9]*(?:_(?:[A-Z]+[0-9]*|[0-9]+))+")
 then digits (NORTH_HAIER_PASSWORD, HAIER_V2_PASSWORD, S3_KEY_2). An access key pasted in its
 place (AKIAJ7X2..., letters and digits mixed) does not fit, and what does not fit is never
 repeated in a message: it may be a secret."""
+
+
+class UnsetSecret(SettingError):
+    """A variable the accounts file names for a secret is not set; the message is the whole
+    line (file, account, key, variable, fix), so it is shown as it is."""
 
 
 class AccountsFileError(ValueError):
@@ -164,7 +171,33 @@ class Account:
     def value(self, name: str) -> Any:
         """A setting as a typed value, read now; SettingError (one line) when unusable."""
         variable, text = self._source(name)
+        if name in self.env_names and variable.missing(text):
+            raise UnsetSecret(self._unset_line(_BY_NAME[name]))
         return variable.value(text)
+
+    def unset_secrets(self) -> list[str]:
+        """One line per variable this account names for a secret that is not set now.
+
+        Checked when a run of this account starts (and by check_connection), not when the
+        definitions load: one account's missing secret fails that account's runs only."""
+        return [
+            self._unset_line(_BY_NAME[name])
+            for name, variable in self.env_names.items()
+            if not os.environ.get(variable, "").strip()
+        ]
+
+    def require_secrets(self) -> None:
+        """UnsetSecret naming every secret variable of this account that is not set."""
+        lines = self.unset_secrets()
+        if lines:
+            raise UnsetSecret("\n".join(lines))
+
+    def _unset_line(self, key: Key) -> str:
+        name = self.env_names[key.name]
+        return (
+            f"{self.origin}: account {self.name!r}, key {key.file_key!r}: names {name}, which "
+            f"is not set; export {name} ({key.variable.meaning})."
+        )
 
     def _source(self, name: str) -> tuple[Variable[Any], str]:
         key = _BY_NAME[name]
@@ -416,9 +449,7 @@ def _take_env_name(account: str, key: Key, raw: Any, env_names: dict[str, str]) 
             "in case it is the secret itself); write the variable's name, e.g. "
             f"{key.file_key} = {_example(account, key)}, and export the secret in it."
         )
-    if not os.environ.get(raw, "").strip():
-        return f"names {raw}, which is not set; export {raw} ({key.variable.meaning})."
-    env_names[key.name] = raw
+    env_names[key.name] = raw  # whether it is set is checked when a run needs it
     return ""
 
 

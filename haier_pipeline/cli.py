@@ -20,10 +20,11 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 USAGE = (
-    "usage: haier-pipeline {sandbox|callbacks|demo} [options]\n"
-    "  sandbox    run the local emulator of the Haier APIs (see --help)\n"
-    "  callbacks  run the receiver for Haier's order callbacks (see --help)\n"
-    "  demo       run catalog_sync end to end against a bundled sandbox"
+    "usage: haier-pipeline {sandbox|callbacks|demo|purge-accounts} [options]\n"
+    "  sandbox         run the local emulator of the Haier APIs (see --help)\n"
+    "  callbacks       run the receiver for Haier's order callbacks (see --help)\n"
+    "  demo            run catalog_sync end to end against a bundled sandbox\n"
+    "  purge-accounts  list (--yes: delete) catalog rows of accounts no longer configured"
 )
 HELP_FLAGS = frozenset({"-h", "--help", "help"})
 
@@ -32,7 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     """Asked for help: the usage on stdout, exit 0 (as every Unix command does); no or an
     unknown command: the usage on stderr, exit 2 (argparse's convention)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"sandbox": _sandbox, "callbacks": _callbacks, "demo": _demo}
+    commands = {
+        "sandbox": _sandbox,
+        "callbacks": _callbacks,
+        "demo": _demo,
+        "purge-accounts": _purge_accounts,
+    }
     if args and args[0] in HELP_FLAGS:
         print(USAGE)
         return 0
@@ -95,6 +101,51 @@ def _demo(argv: list[str]) -> int:
 def _setting_path() -> Path:
     """HAIER_DUCKDB_PATH under the data-path rule (see ``environment.data_dir``)."""
     return HAIER_DUCKDB_PATH.value(HAIER_DUCKDB_PATH.text())
+
+
+def _purge_accounts(argv: list[str]) -> int:
+    """List the catalog rows (products, prices, stock and their histories) of accounts that
+    HAIER_ACCOUNTS_FILE no longer configures; with --yes, delete them and publish."""
+    parser = argparse.ArgumentParser(
+        prog="haier-pipeline purge-accounts", description=_purge_accounts.__doc__
+    )
+    parser.add_argument("--yes", action="store_true", help="delete them (default: list only)")
+    args = parser.parse_args(argv)
+
+    from haier_pipeline import environment as env
+    from haier_pipeline.accounts import AccountsFileError, account_names, load_accounts
+    from haier_pipeline.storage import unconfigured
+    from haier_pipeline.storage.warehouse import StorageError, Warehouse
+
+    try:
+        configured = account_names(load_accounts())
+        path = env.HAIER_DUCKDB_PATH.value(env.HAIER_DUCKDB_PATH.text())
+        warehouse = Warehouse(path, owner="haier-pipeline purge-accounts")
+        found = unconfigured.unconfigured_rows(warehouse, configured)
+        if not found or not args.yes:
+            print(_unconfigured_report(found, configured, Path(path)))
+            return 0
+        deleted = unconfigured.purge_unconfigured(warehouse, configured)
+    except (AccountsFileError, env.SettingError, StorageError) as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    print(f"deleted from {path}: {unconfigured.describe(deleted)}")
+    return 0
+
+
+def _unconfigured_report(
+    found: dict[str, dict[str, int]], configured: list[str], path: Path
+) -> str:
+    from haier_pipeline.storage.unconfigured import describe
+
+    accounts = ", ".join(configured)
+    if not found:
+        return f"{path} holds catalog rows of configured accounts only ({accounts})."
+    return (
+        f"{path} holds catalog rows of accounts that are not configured (configured: "
+        f"{accounts}): {describe(found)}. Run `haier-pipeline purge-accounts --yes` to "
+        "delete them."
+    )
 
 
 def _print_tables(path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from haier_pipeline.accounts import (
     DEFAULT_ACCOUNT,
     AccountsFileError,
+    UnsetSecret,
     find_account,
     load_accounts,
 )
@@ -163,7 +164,6 @@ def test_every_problem_of_a_bad_file_is_one_line_naming_account_and_key(
         f"{where}, key 'customer_code': must be text in quotes",
         f"{where}, key 'county_codes': ['11010'] holds '11010', not a 6-digit county code",
         f"{where}, key 'client_id_env': is not the name of an environment variable",
-        f"{where}, key 'client_secret_env': names SOUTH_SECRET_NOT_SET, which is not set",
         f"{where}, key 'pasword_env': unknown key; remove it (did you mean 'password_env'?)",
         f"{where}, key 'rate_limit': must be a number",
         f"{where}, key 'password_env': missing; add password_env = \"NORTH_HAIER_PASSWORD\"",
@@ -195,6 +195,22 @@ def test_a_missing_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("HAIER_ACCOUNTS_FILE", str(tmp_path / "nope.toml"))
     with pytest.raises(AccountsFileError, match=r"^HAIER_ACCOUNTS_FILE='.*nope.toml' names no"):
         load_accounts()
+
+
+def test_a_secret_variable_that_is_not_set_is_that_accounts_problem_not_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None
+) -> None:
+    monkeypatch.delenv("NORTH_HAIER_PASSWORD")
+    path = _load(tmp_path, monkeypatch, NORTH)
+    [north] = load_accounts()  # the file itself is fine
+    line = (
+        f"{path}: account 'north', key 'password_env': names NORTH_HAIER_PASSWORD, which is "
+        "not set; export NORTH_HAIER_PASSWORD (the account password (passWord))."
+    )
+    assert north.unset_secrets() == [line]
+    with pytest.raises(UnsetSecret) as raised:
+        north.require_secrets()
+    assert str(raised.value) == line
 
 
 def test_a_variable_unset_after_load_fails_the_run_naming_it(

@@ -1,4 +1,8 @@
-"""What every domain's definitions share: owners, Beijing time, freshness, tables as assets."""
+"""What every domain's definitions share: Beijing time, freshness, tables as assets.
+
+No owner is declared: an owner is a person or team a user can reach (an e-mail address or a
+team of their Dagster+ organisation), which the project cannot know; a deployment that has
+one adds it with ``map_asset_specs``."""
 
 from datetime import timedelta
 
@@ -16,7 +20,6 @@ from dagster import (
 from haier_pipeline.accounts import account_names, load_accounts
 from haier_pipeline.storage.schema import Table
 
-OWNERS = ["team:haier-pipeline"]
 TIMEZONE = "Asia/Shanghai"
 """Haier, the shops and their customers all live on Beijing time; schedules do too."""
 
@@ -54,7 +57,6 @@ def table_spec(
         description=table.description,
         group_name=group,
         kinds=set(kinds),
-        owners=OWNERS,
         freshness_policy=freshness,
         metadata=table_metadata(table),
     )

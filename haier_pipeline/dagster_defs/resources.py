@@ -30,6 +30,7 @@ from haier_pipeline import environment as env
 from haier_pipeline.accounts import (
     Account,
     AccountsFileError,
+    UnsetSecret,
     account_names,
     find_account,
     load_accounts,
@@ -99,8 +100,24 @@ def _of_account(account: Account | None, read: Callable[[], T]) -> T:
     try:
         return read()
     except SettingError as problem:
-        where = f"account {account.name} ({account.origin}): " if account else ""
+        named = account is not None and not isinstance(problem, UnsetSecret)  # names it already
+        where = f"account {account.name} ({account.origin}): " if named and account else ""
         raise Failure(description=f"{where}{problem}", allow_retries=False) from None
+
+
+def checked(account: Account) -> Account:
+    """The account, once every secret variable it names is set; else a Failure with one
+    line per variable that is not (file, account, key, what to export)."""
+    _of_account(None, account.require_secrets)
+    return account
+
+
+def catalog_scope(account: Account) -> tuple[list[str], list[str]]:
+    """The counties and products a full sync of ``account`` covers: its ``county_codes`` and
+    ``product_codes``, or HAIER_COUNTY_CODES and HAIER_PRODUCT_CODES for ``default``. The
+    one place the scope is configured; a targeted refresh narrows it in its run config."""
+    where = None if account.from_environment else account
+    return _of_account(where, account.county_codes), _of_account(where, account.product_codes)
 
 
 def _fields_of(settings_class: type[Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -140,25 +157,6 @@ class HaierApiResource(EnvResource):
             yield client
 
 
-class CatalogScopeResource(EnvResource):
-    """Which products and counties a catalog sync covers."""
-
-    per_account = True
-
-    county_codes: Annotated[str, env.HAIER_COUNTY_CODES] = ""
-    product_codes: Annotated[str, env.HAIER_PRODUCT_CODES] = ""
-
-    def counties(self, account: Account | None = None) -> list[str]:
-        if account is None or account.from_environment:
-            return list(self.values()["county_codes"])
-        return _of_account(account, account.county_codes)
-
-    def products(self, account: Account | None = None) -> list[str]:
-        if account is None or account.from_environment:
-            return list(self.values()["product_codes"])
-        return _of_account(account, account.product_codes)
-
-
 class AccountsResource(EnvResource):
     """The Haier accounts (HAIER_ACCOUNTS_FILE; without it, ``default`` from HAIER_*).
 
@@ -176,11 +174,15 @@ class AccountsResource(EnvResource):
             raise Failure(description=str(problem), allow_retries=False) from None
 
     def for_run(self, context: OpExecutionContext | AssetExecutionContext) -> list[Account]:
-        """The partition's account, or every account when the run names no partition."""
+        """The partition's account, or every account when the run names no partition.
+
+        A run of one account stops here, before any call, when a secret variable the
+        account names is not set (one line per variable); a run of every account leaves
+        that to each account's own work, so that the others still run."""
         accounts = self.accounts()
         if not context.has_partition_key:
             return list(accounts)
-        return [_of_account(None, lambda: find_account(accounts, context.partition_key))]
+        return [checked(_of_account(None, lambda: find_account(accounts, context.partition_key)))]
 
     def names(self) -> list[str]:
         return account_names(self.accounts())

@@ -523,7 +523,9 @@ LEFT JOIN prices r ON r.account = p.account AND r.product_code = p.product_code
 WHERE p.is_procurable
 """,
     "One row per procurable product and county: what it is, what it costs, how many can be "
-    "had and when they arrive, and when each part was synced. Start here.",
+    "had and when they arrive, and when each part was synced. Start here. Rows of an account "
+    "no longer configured stay until `haier-pipeline purge-accounts --yes` deletes them; to "
+    "read configured accounts only, filter: WHERE account IN ('north', 'south').",
 )
 
 

@@ -312,8 +312,8 @@ class Warehouse:
         row and older ``synced_at``, rather than vanishing from the analysts' tables, and so
         keeps its open history row. ``keep_outside_scope`` (a targeted refresh of a few keys)
         keeps every row outside the scope too, and so their history; a full sync drops them,
-        as they are no longer in Haier's catalog. Returns the rows of each swapped table and
-        the rows each history opened.
+        as they are no longer in Haier's catalog. Returns the account's rows in each swapped
+        table and the rows each history opened.
         """
         counts: dict[str, int] = {}
         swapped = {table.name for table in tables}
@@ -571,7 +571,10 @@ def _swap_table(
     con.execute(f"ALTER TABLE {fresh} RENAME TO {table.name}")
     for statement in comments_of(table):  # a new table starts without them
         con.execute(statement)
-    return _count(con, table)
+    [(count,)] = con.execute(
+        f"SELECT count(*) FROM {table.name} WHERE {ACCOUNT.name} = ?", [account]
+    ).fetchall()
+    return int(count)  # this account's rows: what its partition's row count shows
 
 
 def upsert(con: duckdb.DuckDBPyConnection, table: Table, rows: pa.Table) -> None:

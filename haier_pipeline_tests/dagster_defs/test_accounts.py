@@ -20,11 +20,22 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, build_schedule_context
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    EventLogRecord,
+    build_schedule_context,
+)
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from haier_pipeline import cli
 from haier_pipeline.definitions import build_defs
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.sandbox.auth import SandboxAccount
+from haier_pipeline.storage.schema import PRODUCTS
+from haier_pipeline.storage.warehouse import Warehouse, upsert, utcnow
 from haier_pipeline_tests.dagster_defs.failures import failure_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -323,3 +334,149 @@ def test_check_connection_probes_every_account_and_names_the_accounts_own_variab
         calls = sandbox.stats()["calls"]
         assert calls["products"] == calls["stock"] == calls["balance"] == 1, name
     assert not two.duckdb_path.exists()  # a connection check writes nothing
+
+
+# -- what Dagster records per account ------------------------------------------------------
+
+CATALOG_ASSETS = ("products", "prices", "stock")
+
+
+def _materializations(two: TwoAccounts, asset: str) -> list[EventLogRecord]:
+    return list(
+        two.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset)), 100
+        ).records
+    )
+
+
+def test_a_run_naming_no_partition_records_each_accounts_materializations_and_checks(
+    two: TwoAccounts,
+) -> None:
+    result = two.run("catalog_sync")  # names no partition: every account
+    assert result.success
+
+    for asset in CATALOG_ASSETS:
+        records = _materializations(two, asset)
+        by_partition = {r.partition_key: r for r in records}
+        assert sorted(by_partition) == ["north", "south"], asset  # nothing unpartitioned
+        assert len(records) == 2, asset
+        assert two.instance.get_materialized_partitions(AssetKey(asset)) == {"north", "south"}
+        for name, record in by_partition.items():
+            assert record.run_id == result.run_id
+            metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
+            [(rows,)] = two.rows(f"SELECT count(*) FROM {asset} WHERE account = ?", (name,))
+            assert metadata["dagster/row_count"].value == rows, (asset, name)
+            assert metadata["account"].value == name
+            assert metadata["api_calls"].value > 0
+            assert name in metadata["preview"].value or rows == 0
+    # every check has one evaluation per account, each under its partition
+    checks = build_defs().resolve_asset_graph().asset_check_keys
+    catalog_checks = [c for c in checks if c.asset_key.to_user_string() in CATALOG_ASSETS]
+    assert len(catalog_checks) == 6
+    for check_key in catalog_checks:
+        history = two.instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=10
+        )
+        evaluated = {
+            record.partition: record.status
+            for record in history
+            if record.status != AssetCheckExecutionRecordStatus.PLANNED
+        }
+        assert set(evaluated) == {"north", "south"}, check_key
+        assert set(evaluated.values()) == {AssetCheckExecutionRecordStatus.SUCCEEDED}, check_key
+
+
+def test_one_accounts_missing_secret_fails_only_that_accounts_runs(
+    two: TwoAccounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NORTH_HAIER_PASSWORD")
+    defs = build_defs()  # every definition still loads
+    assert {"catalog_sync", "push_orders", "check_connection"} <= {
+        job.name for job in defs.resolve_all_job_defs()
+    }
+    expected = (
+        f"{two.accounts_file}: account 'north', key 'password_env': names "
+        "NORTH_HAIER_PASSWORD, which is not set; export NORTH_HAIER_PASSWORD"
+    )
+
+    north = two.run("catalog_sync", "north")
+    assert not north.success
+    [failure] = [e for e in north.all_events if e.is_step_failure]
+    assert failure.step_failure_data.user_failure_data.description.startswith(expected)
+    assert two.gateways["north"].stats()["total_calls"] == 0  # stopped before any call
+    # its checks still ran, against the rows analysts read, and are recorded as run
+    check = AssetCheckKey(AssetKey("prices"), "prices_unique_code")
+    [latest] = two.instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
+    assert (latest.run_id, latest.partition) == (north.run_id, "north")
+    assert latest.status == AssetCheckExecutionRecordStatus.SUCCEEDED
+
+    assert two.run("catalog_sync", "south").success
+    assert two.published("south") == two.expected("south")
+
+    every = two.run("catalog_sync")
+    assert not every.success
+    assert f"catalog_sync failed for account(s) north; north: {expected}" in failure_text(every)
+    assert {r.partition_key for r in _materializations(two, "products")} == {"south"}
+
+    connection = two.run("check_connection")  # fails, naming north's unset variable
+    assert not connection.success
+    assert expected in failure_text(connection)
+    [failed] = [e for e in connection.all_events if e.is_step_failure]
+    table = failed.step_failure_data.user_failure_data.metadata["credentials"].value
+    assert "north: " in table and "NORTH_HAIER_PASSWORD, which is not set" in table
+
+
+def test_a_targeted_refresh_is_observed_and_leaves_the_last_full_sync_as_it_was(
+    two: TwoAccounts,
+) -> None:
+    assert two.run("catalog_sync", "south").success
+    [full] = _materializations(two, "stock")
+    code = next(iter(two.expected("south")["products"]))[0]
+    job = build_defs().resolve_job_def("catalog_sync")
+    refresh = job.execute_in_process(
+        instance=two.instance,
+        partition_key="south",
+        run_config={
+            "ops": {"catalog": {"config": {"product_codes": [code], "county_codes": ["370202"]}}}
+        },
+    )
+    assert refresh.success
+    assert [r.storage_id for r in _materializations(two, "stock")] == [full.storage_id]
+    [observed] = two.instance.fetch_observations(
+        AssetRecordsFilter(asset_key=AssetKey("stock"), asset_partitions=["south"]), 10
+    ).records
+    metadata = observed.asset_observation.metadata  # type: ignore[union-attr]
+    assert metadata["refresh"].value == "targeted"
+    assert metadata["product_codes"].value == code
+    assert metadata["records_loaded"].value == 1
+    assert observed.run_id == refresh.run_id
+
+
+def test_rows_of_an_account_no_longer_configured_are_reported_then_purged_on_request(
+    two: TwoAccounts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = utcnow()
+    left_behind = [
+        {"product_code": f"OLD{i}", "is_procurable": True, "synced_at": now} for i in range(3)
+    ]
+    with Warehouse(two.duckdb_path).transaction() as con:  # as the HAIER_* account left them
+        upsert(con, PRODUCTS, PRODUCTS.to_arrow(left_behind))
+    assert two.rows("SELECT DISTINCT account FROM products") == [("default",)]
+
+    result = two.run("catalog_sync", "north")
+    assert result.success
+    [record] = _materializations(two, "products")
+    metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
+    assert metadata["unconfigured_accounts"].value == "default (products 3)"
+    warnings = [e.user_message for e in two.instance.all_logs(result.run_id) if e.level >= 30]
+    assert any("not configured: default (products 3)" in w for w in warnings)
+    assert two.rows("SELECT count(*) FROM products WHERE account = 'default'") == [(3,)]
+
+    assert cli.main(["purge-accounts"]) == 0  # lists only
+    assert "default (products 3)" in capsys.readouterr().out
+    assert two.rows("SELECT count(*) FROM products WHERE account = 'default'") == [(3,)]
+
+    assert cli.main(["purge-accounts", "--yes"]) == 0
+    assert "deleted" in capsys.readouterr().out
+    assert two.rows("SELECT DISTINCT account FROM products") == [("north",)]
+    assert two.published("north") == two.expected("north")

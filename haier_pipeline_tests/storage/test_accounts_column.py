@@ -188,7 +188,8 @@ def test_publishing_one_accounts_catalog_never_touches_anothers_rows(tmp_path: P
 
     # south lists the same product at another price, and not AAAAAAAA2 at all
     counts = _publish(warehouse, "south", {"AAAAAAAA1": "9.00"}, "run-2")
-    assert counts["products"] == 3  # both accounts' rows are in the table
+    assert counts["products"] == 1  # south's rows: what south's partition shows
+    assert _rows(warehouse.path, "SELECT count(*) FROM products") == [(3,)]  # both accounts'
 
     for name, rows in north_tables.items():
         assert (

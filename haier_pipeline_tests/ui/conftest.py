@@ -1,11 +1,13 @@
-"""The Dagster UI, as an operator opens it: the sandbox, `dagster dev` on free ports, and
-Debian's Chromium driven headless by Playwright (browsers cannot be downloaded here).
+"""The Dagster UI, as an operator opens it: two Haier accounts (``north`` and ``south``) from
+an accounts file, each on its own sandbox with its own secrets, `dagster dev` on free ports,
+and Debian's Chromium driven headless by Playwright (browsers cannot be downloaded here).
 
 Each step saves a screenshot under ``artifacts/ui/`` (gitignored) for a person to look at.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,10 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import requests
 
 from haier_pipeline.sandbox import SandboxServer
+from haier_pipeline_tests.dagster_defs.test_accounts import (
+    ACCOUNTS_TOML,
+    COUNTIES,
+    _account,
+    _secrets_env,
+)
 
 REPO = Path(__file__).parents[2]
 ARTIFACTS = REPO / "artifacts" / "ui"
@@ -41,9 +50,14 @@ STARTUP_S = 120
 @dataclass
 class DagsterUi:
     url: str
-    sandbox: SandboxServer
+    gateways: dict[str, SandboxServer]
     duckdb_path: Path
+    accounts_file: Path
     log_path: Path
+
+    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with duckdb.connect(str(self.duckdb_path), read_only=True) as con:
+            return con.execute(sql, list(params)).fetchall()
 
 
 def _free_port() -> int:
@@ -79,15 +93,34 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUi]:
     duckdb_path = tmp / "data" / "haier.duckdb"
     port = _free_port()
     log = tmp / "dagster-dev.log"
-    with SandboxServer(size=60, seed=7, rate_limit=None) as sandbox:
-        env = {
-            **os.environ,
-            **sandbox.env(
-                HAIER_DUCKDB_PATH=str(duckdb_path),
-                HAIER_ORDER_INBOX=str(tmp / "data" / "orders" / "inbox"),
-                HAIER_CALLBACK_SPOOL=str(tmp / "data" / "callbacks"),
-                HAIER_RATE_LIMIT="1000",
+    accounts_file = tmp / "accounts.toml"
+    with (
+        SandboxServer(size=60, seed=3, rate_limit=None, account=_account("north")) as north,
+        SandboxServer(size=40, seed=9, rate_limit=None, account=_account("south")) as south,
+    ):
+        accounts_file.write_text(
+            ACCOUNTS_TOML.format(
+                north_url=north.base_url,
+                south_url=south.base_url,
+                north_counties=json.dumps(COUNTIES["north"]),
+                south_counties=json.dumps(COUNTIES["south"]),
             ),
+            encoding="utf-8",
+        )
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("HAIER_", "YLH_")) or k == "HAIER_BUDGET_DIR"
+        }
+        env = {
+            **inherited,
+            "HAIER_ACCOUNTS_FILE": str(accounts_file),
+            "HAIER_DUCKDB_PATH": str(duckdb_path),
+            "HAIER_ORDER_INBOX": str(tmp / "data" / "orders" / "inbox"),
+            "HAIER_CALLBACK_SPOOL": str(tmp / "data" / "callbacks"),
+            "HAIER_RATE_LIMIT": "1000",
+            **_secrets_env("north", north.account),
+            **_secrets_env("south", south.account),
             "DAGSTER_HOME": str(home),
         }
         dagster = Path(sys.executable).parent / "dagster"
@@ -104,7 +137,7 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUi]:
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_up(url, process, log)
-            yield DagsterUi(url, sandbox, duckdb_path, log)
+            yield DagsterUi(url, {"north": north, "south": south}, duckdb_path, accounts_file, log)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:

@@ -47,13 +47,15 @@ def probe_credentials(
         if not account.from_environment:
             found = [_of_account(p, account) for p in found]
         probes += found
-    line = connection.summary(probes)
+    # a secret variable an account names but that is not set: that account cannot work
+    unset = [problem for account in accounts for problem in account.unset_secrets()]
+    line = " ".join([connection.summary(probes), *unset])
     metadata: dict[str, Any] = {
         "credentials": MetadataValue.md(connection.table(probes)),
         **{o: sum(p.outcome == o for p in probes) for o in _OUTCOMES},
     }
     context.log.info(line)
-    if any(p.outcome in (connection.REFUSED, connection.UNREACHABLE) for p in probes):
+    if unset or any(p.outcome in (connection.REFUSED, connection.UNREACHABLE) for p in probes):
         raise Failure(description=line, metadata=metadata, allow_retries=False)
     return Output(None, metadata=metadata)
 

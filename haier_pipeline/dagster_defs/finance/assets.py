@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from haier_pipeline.accounts import for_each_account
-from haier_pipeline.dagster_defs.conventions import DAILY_FRESHNESS, OWNERS, table_metadata
+from haier_pipeline.dagster_defs.conventions import DAILY_FRESHNESS, table_metadata
 from haier_pipeline.dagster_defs.failures import describe, user_errors
 from haier_pipeline.dagster_defs.resources import (
     AccountsResource,
@@ -23,7 +23,6 @@ FINANCE_GROUP = "finance"
     group_name=FINANCE_GROUP,
     description=ACCOUNT_BALANCE.description,
     kinds={"duckdb", "python"},
-    owners=OWNERS,
     freshness_policy=DAILY_FRESHNESS,
     metadata=table_metadata(ACCOUNT_BALANCE),
 )

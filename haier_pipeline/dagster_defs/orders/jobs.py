@@ -50,8 +50,9 @@ def reschedule_order_job() -> None:
 @job(name="fetch_delivery_photos", executor_def=in_process_executor, tags=ORDER_JOB_TAGS)
 def fetch_delivery_photos_job() -> None:
     """Fetch one order's delivery and installation photos (launch with its retailOrderNo);
-    track_logistics fetches them by itself once an order is delivered."""
-    fetch_order_photos()
+    track_logistics fetches them by itself once an order is delivered. The step carries the
+    job's name, so its config is ``ops: fetch_delivery_photos: config: ...``."""
+    fetch_order_photos.alias("fetch_delivery_photos")()
 
 
 ORDER_JOBS = [

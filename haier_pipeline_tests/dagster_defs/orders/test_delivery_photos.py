@@ -22,7 +22,7 @@ def _photos(pipeline: Pipeline, number: str) -> list[tuple[object, ...]]:
 
 
 def _fetch(pipeline: Pipeline, number: str) -> ExecuteInProcessResult:
-    config = {"ops": {"fetch_order_photos": {"config": {"retail_order_no": number}}}}
+    config = {"ops": {"fetch_delivery_photos": {"config": {"retail_order_no": number}}}}
     return pipeline.run("fetch_delivery_photos", run_config=config)
 
 
