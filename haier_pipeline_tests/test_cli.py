@@ -14,7 +14,7 @@ COMMAND = [sys.executable, "-m", "haier_pipeline.cli"]
 def test_help_prints_the_usage_to_stdout_and_exits_0(flag: str) -> None:
     done = subprocess.run([*COMMAND, flag], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("usage: haier-pipeline {sandbox|callbacks|demo}")
+    assert done.stdout.startswith("usage: haier-pipeline {sandbox|callbacks|demo|")
     assert done.stderr == ""
 
 
