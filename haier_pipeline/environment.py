@@ -114,6 +114,17 @@ def url(value: str) -> str:
     return value
 
 
+def postgres_url(value: str) -> str:
+    """A ``postgresql://user[:password]@host:port/db`` URL, or empty (unset)."""
+    value = value.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise ValueError("is not a postgresql://user@host:port/database URL")
+    return value
+
+
 def bounded_number(
     low: float, high: float, unit: str, *, low_allowed: bool = False
 ) -> Callable[[str], float]:
@@ -279,6 +290,13 @@ HAIER_BUDGET_DIR = Variable(
     "the folder of the machine-wide call budget files, one per client_id; every process "
     "calling Haier on this machine must see the same one",
     str(Path(tempfile.gettempdir()) / "haier-budget"),
+)
+HAIER_BUDGET_URL = Variable(
+    "HAIER_BUDGET_URL",
+    postgres_url,
+    "the PostgreSQL database of the call budget every machine shares (unset: the files in "
+    "HAIER_BUDGET_DIR, for one machine)",
+    secret=True,
 )
 HAIER_BALANCE_MIN = Variable(
     "HAIER_BALANCE_MIN", amount, "the balance below which the balance check warns", "0"

@@ -66,7 +66,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from haier_pipeline.environment import HAIER_BUDGET_DIR
+from haier_pipeline.environment import HAIER_BUDGET_DIR, HAIER_BUDGET_URL
 
 BUDGET_DIR_VARIABLE = HAIER_BUDGET_DIR.name
 DEFAULT_BUDGET_DIR = Path(HAIER_BUDGET_DIR.default_text())
@@ -100,7 +100,8 @@ class Priority(enum.Enum):
 
 
 class CallBudget(Protocol):
-    """What every call goes through before it is sent. Implementations: :class:`FileBudget`."""
+    """What every call goes through before it is sent. Implementations: :class:`FileBudget`,
+    and :class:`~haier_pipeline.haier.budget_postgres.PostgresBudget` for several machines."""
 
     def acquire(self, priority: Priority = Priority.BULK) -> None:
         """Block until this call may go."""
@@ -334,10 +335,14 @@ def budget_dir() -> Path:
     return Path(HAIER_BUDGET_DIR.value(HAIER_BUDGET_DIR.text()))
 
 
+def client_key(client_id: str) -> str:
+    """What a budget is stored under: a hash, so the client_id itself is written nowhere."""
+    return hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:32]
+
+
 def budget_file(directory: Path, client_id: str) -> Path:
-    """The client_id's file: named by a hash, so the id itself is never written anywhere."""
-    digest = hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:32]
-    return directory / f"{digest}.budget"
+    """The client_id's file, named by :func:`client_key`."""
+    return directory / f"{client_key(client_id)}.budget"
 
 
 _REGISTRY: dict[tuple[Path, float], FileBudget] = {}
@@ -345,7 +350,13 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def budget_for(client_id: str, calls_per_second: float) -> CallBudget:
-    """The machine-wide budget of this client_id (one object per process, made on first use)."""
+    """The budget of this client_id (one object per process, made on first use): in the
+    database at HAIER_BUDGET_URL when it is set, else in a file for this machine."""
+    url = HAIER_BUDGET_URL.value(HAIER_BUDGET_URL.text())
+    if url:
+        from haier_pipeline.haier.budget_postgres import postgres_budget_for
+
+        return postgres_budget_for(url, client_id, calls_per_second)
     path = budget_file(budget_dir(), client_id)
     key = (path, calls_per_second)
     with _REGISTRY_LOCK:

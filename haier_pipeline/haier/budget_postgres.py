@@ -1,0 +1,390 @@
+"""The call budget of one client_id shared by several machines: one row in PostgreSQL.
+
+The file budget (:mod:`.budget`) holds on one machine only: its times are the machine's
+monotonic clock and its lock is ``flock``. Dagster runs spread over several hosts (Kubernetes,
+Docker on several VMs) need the budget where every host reaches it; set ``HAIER_BUDGET_URL``
+and every call draws from one row per client_id in a PostgreSQL database instead. Callers do
+not notice: this is the same :class:`~.budget.CallBudget`, with the same three steps as the
+file budget, each one autocommitted statement on the row:
+
+- **reserve** (a bulk call): ``next_slot = greatest(next_slot, now) + interval``, returning the
+  slot; the caller sleeps until it;
+- **claim** (an order call): the earliest slot a bulk caller reserved but has not reached and
+  no order claimed yet, added to ``claims`` (or, with none pending, a slot at the end);
+- **send** (every call, on waking): a bulk caller whose slot an order claimed reserves again at
+  the end, in the same statement; otherwise the call goes when fewer than ``rate`` calls went
+  within the last :data:`~.budget.WINDOW_S` (the ring ``sends``), and is recorded as sent.
+
+So a call costs two round trips (decide, then check on waking), as it costs the file budget
+two locked sections; no statement ever waits for a caller's sleep.
+
+**Times are the database's** (``clock_timestamp()``, taken once per statement), so hosts'
+clocks never meet: the statement returns how long to sleep, not when. Slots are
+``timestamptz`` (whole microseconds) and the interval is rounded up to whole microseconds,
+so ``next_slot - k * interval`` is exactly the slot a bulk caller holds and a claim matches
+it by equality. The row is keyed by the same hash of the client_id as the file budget's name
+(:func:`~.budget.client_key`); the id itself is written nowhere.
+
+**Concurrency.** The reserve is one ``UPDATE`` whose new value is computed from the row
+itself, so Postgres re-evaluates it on the newest row when two collide. The claim and the send
+read the row in a ``SELECT … FOR UPDATE`` (which returns the newest version after waiting)
+and update it in the same statement.
+
+**kill -9 never leaves it stuck.** No transaction outlives a statement, so no client holds
+the row while it sleeps or calls Haier; a dead process's unused reservations are slots nobody
+calls in, and its claims are forgotten after :data:`~.budget.CLAIM_KEPT_S`. A session that
+holds the row in an open transaction (someone's ``psql``) delays callers at most
+:data:`LOCK_TIMEOUT_S`; then the run stops with one line.
+
+**Values that cannot be right** (the database clock stepped back, a hand edit): a next slot
+further ahead than :data:`MAX_PENDING` intervals is taken for now, and send times in the future
+and claims outside their lifetime are dropped, so no caller ever waits on them.
+
+**Unreachable.** The connection is made at the first call; if it fails, or is lost and cannot
+be made again, that call raises :class:`~.budget.BudgetUnavailable` with one line naming
+``HAIER_BUDGET_URL`` (its password masked), and the Haier call is not made: no call is ever
+made outside the budget.
+
+The client library is psycopg2 (the ``postgres`` extra), the one Dagster's own Postgres
+storage uses, so a deployment that keeps Dagster's runs in Postgres installs one driver.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from haier_pipeline.environment import HAIER_BUDGET_URL, HAIER_RATE_LIMIT
+from haier_pipeline.haier.budget import (
+    CLAIM_KEPT_S,
+    MAX_WINDOW,
+    WINDOW_S,
+    BudgetUnavailable,
+    Priority,
+    _checked_rate,
+    client_key,
+)
+from haier_pipeline.haier.masking import mask, register_secrets
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as Connection
+
+TABLE = "haier_call_budget"
+MAX_PENDING = 1024
+"""More callers waiting at once than this is no real deployment (32 threads x 32 jobs): a next
+slot further ahead is a wrong value (the database clock stepped back), taken for now."""
+RATE_KEPT_S = 60.0
+"""A row unused this long may take a new rate; while it is in use, another rate is refused."""
+CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_S = 10
+URL_VARIABLE = HAIER_BUDGET_URL.name
+
+CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS haier_call_budget (
+    budget_key text PRIMARY KEY,
+    rate double precision NOT NULL,
+    next_slot timestamptz NOT NULL DEFAULT '-infinity',
+    claims timestamptz[] NOT NULL DEFAULT '{}',
+    sends timestamptz[] NOT NULL DEFAULT '{}',
+    used_at timestamptz NOT NULL DEFAULT clock_timestamp()
+)"""
+COMMENT_TABLE = """
+COMMENT ON TABLE haier_call_budget IS 'The Haier call budget of each client_id (hashed), shared
+by every machine: see haier_pipeline/haier/budget_postgres.py'"""
+
+# The row, or a new rate for it when nobody used it for RATE_KEPT_S; returns the rate in force.
+ENSURE_ROW = """
+INSERT INTO haier_call_budget AS b (budget_key, rate) VALUES (%(key)s, %(rate)s)
+ON CONFLICT (budget_key) DO UPDATE
+SET rate = CASE WHEN b.used_at < clock_timestamp() - %(rate_kept)s THEN excluded.rate
+                ELSE b.rate END
+RETURNING b.rate"""
+
+# The next slot, as the timeline stands (a value too far ahead counts as none: now).
+_NEXT = """CASE WHEN b.next_slot > clock.now + %(horizon)s THEN clock.now
+                ELSE greatest(b.next_slot, clock.now) END"""
+
+RESERVE = f"""
+WITH clock AS MATERIALIZED (SELECT clock_timestamp() AS now)
+UPDATE haier_call_budget AS b
+SET next_slot = {_NEXT} + %(step)s, used_at = clock.now
+FROM clock
+WHERE b.budget_key = %(key)s AND b.rate = %(rate)s
+RETURNING b.next_slot - %(step)s AS slot,
+          extract(epoch FROM b.next_slot - %(step)s - clock.now)::float8 AS delay"""
+
+# The row as it stands, locked, with wrong values dropped (see the module docstring).
+_CURRENT = f"""
+clock AS MATERIALIZED (SELECT clock_timestamp() AS now),
+cur AS (
+    SELECT b.budget_key, clock.now, {_NEXT} AS next_slot,
+           ARRAY(SELECT c FROM unnest(b.claims) AS c
+                 WHERE c > clock.now - %(claim_kept)s AND c <= clock.now + %(horizon)s) AS claims,
+           ARRAY(SELECT s FROM unnest(b.sends) AS s WHERE s <= clock.now) AS sends
+    FROM haier_call_budget AS b, clock
+    WHERE b.budget_key = %(key)s AND b.rate = %(rate)s
+    FOR UPDATE OF b
+)"""
+
+CLAIM = f"""
+WITH {_CURRENT},
+pick AS (
+    SELECT cur.*, coalesce(
+        (SELECT min(s) FROM generate_series(cur.next_slot - %(step)s, cur.now, -%(step)s) AS s
+         WHERE s > cur.now AND s <> ALL (cur.claims)),
+        cur.next_slot) AS slot
+    FROM cur
+)
+UPDATE haier_call_budget AS b
+SET next_slot = CASE WHEN pick.slot = pick.next_slot THEN pick.next_slot + %(step)s
+                     ELSE pick.next_slot END,
+    claims = array_append(pick.claims, pick.slot),
+    used_at = pick.now
+FROM pick
+WHERE b.budget_key = pick.budget_key
+RETURNING pick.slot, extract(epoch FROM pick.slot - pick.now)::float8 AS delay"""
+
+# %(slot)s: the bulk caller's slot (NULL for an order call, whose slot is its own claim).
+# %(window)s: calls allowed within %(window_s)s (NULL: above MAX_WINDOW, not kept).
+SEND = f"""
+WITH {_CURRENT},
+decide AS (
+    SELECT cur.*,
+           coalesce(%(slot)s::timestamptz = ANY (cur.claims), false) AS displaced,
+           CASE WHEN cardinality(cur.sends) >= %(window)s::integer
+                THEN cur.sends[cardinality(cur.sends) - %(window)s::integer + 1]
+                     + %(window_s)s - cur.now END AS wait
+    FROM cur
+),
+outcome AS (
+    SELECT decide.*,
+           CASE WHEN displaced THEN 'displaced'
+                WHEN wait > interval '0' THEN 'wait'
+                ELSE 'sent' END AS outcome
+    FROM decide
+)
+UPDATE haier_call_budget AS b
+SET next_slot = CASE WHEN o.displaced THEN o.next_slot + %(step)s ELSE o.next_slot END,
+    claims = CASE WHEN o.displaced THEN array_remove(o.claims, %(slot)s::timestamptz)
+                  ELSE o.claims END,
+    sends = CASE WHEN o.outcome <> 'sent' THEN o.sends
+                 WHEN %(window)s::integer IS NULL THEN '{{}}'
+                 ELSE (o.sends || o.now)[greatest(1, cardinality(o.sends) + 2
+                                                     - %(window)s::integer):] END,
+    used_at = o.now
+FROM outcome AS o
+WHERE b.budget_key = o.budget_key
+RETURNING o.outcome,
+          CASE WHEN o.displaced THEN o.next_slot END AS slot,
+          CASE WHEN o.displaced THEN extract(epoch FROM o.next_slot - o.now)::float8
+               WHEN o.outcome = 'wait' THEN extract(epoch FROM o.wait)::float8
+               ELSE 0.0 END AS delay"""
+
+
+class PostgresBudget:
+    """The budget of one client_id in one row of ``haier_call_budget``. Thread-safe.
+
+    One connection per object (per process: :func:`postgres_budget_for`), used by one thread
+    at a time; a statement takes about a millisecond, so 32 threads at 100 calls/s keep it
+    busy a fifth of the time.
+    """
+
+    def __init__(self, url: str, client_id: str, calls_per_second: float) -> None:
+        self.url = url
+        self.rate = _checked_rate(calls_per_second)
+        self.step = timedelta(microseconds=math.ceil(1e6 / self.rate))
+        window = math.ceil(self.rate)
+        self._params: dict[str, Any] = {
+            "key": client_key(client_id),
+            "rate": self.rate,
+            "step": self.step,
+            "horizon": MAX_PENDING * self.step,
+            "claim_kept": timedelta(seconds=CLAIM_KEPT_S),
+            "rate_kept": timedelta(seconds=RATE_KEPT_S),
+            "window": window if window <= MAX_WINDOW else None,
+            "window_s": timedelta(seconds=WINDOW_S),
+        }
+        register_secrets(url_passwords(url))
+        self._mutex = threading.Lock()
+        self._connection: Connection | None = None
+        self._pid = 0
+
+    def acquire(self, priority: Priority = Priority.BULK) -> None:
+        if priority is Priority.ORDER:
+            _, delay = self._statement(CLAIM)
+            checked: datetime | None = None  # an order's slot is its own claim
+        else:
+            checked, delay = self._statement(RESERVE)
+        while True:
+            _sleep(delay)
+            outcome, slot, delay = self._statement(SEND, slot=checked)
+            if outcome == "sent":
+                return
+            if outcome == "displaced":  # an order took the slot; this is the one at the end
+                checked = slot
+
+    def _statement(self, sql: str, **extra: Any) -> Any:
+        """One statement on the row; its one result row. A missing row (deleted by hand, or
+        the rate changed) is made again, or the other rate refused, by :meth:`_ensure_row`."""
+        import psycopg2
+
+        with self._mutex:
+            for attempt in (1, 2):
+                connection = self._connected()
+                try:
+                    row = _fetch(connection, sql, self._params | extra)
+                    if row is None:
+                        self._ensure_row(connection)
+                        row = _fetch(connection, sql, self._params | extra)
+                except psycopg2.Error as error:
+                    lost = bool(connection.closed)  # the server restarted: connect again once
+                    if lost:
+                        self._connection = None
+                    if not lost or attempt == 2:
+                        raise unavailable(self.url, error) from None
+                    continue
+                if row is None:
+                    raise BudgetUnavailable(
+                        f"the call budget at {where(self.url)} lost its row while in use"
+                    )
+                return row
+        raise AssertionError("unreachable")
+
+    def _connected(self) -> Connection:
+        """This process's connection, made (with the table and the row) on first use."""
+        if self._pid != os.getpid():  # a forked child must not share its parent's connection
+            self._connection, self._pid = None, os.getpid()
+        if self._connection is None or self._connection.closed:
+            connection = connect(self.url)
+            try:
+                self._ensure_row(connection)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
+
+    def _ensure_row(self, connection: Connection) -> None:
+        """The row for this client_id (and the table first, if missing), at our rate."""
+        import psycopg2
+
+        try:
+            row = _fetch(connection, ENSURE_ROW, self._params)
+        except psycopg2.errors.UndefinedTable:
+            create_table(connection)
+            row = _fetch(connection, ENSURE_ROW, self._params)
+        (rate,) = row
+        if rate != self.rate:
+            raise BudgetUnavailable(
+                f"{HAIER_RATE_LIMIT.name} is {self.rate:g} calls/s here, but another process "
+                f"uses {rate:g} calls/s for this client_id in the call budget at "
+                f"{where(self.url)}; give every process of one client_id the same rate"
+            )
+
+
+def connect(url: str) -> Connection:
+    """An autocommit connection to the budget's database, or BudgetUnavailable (one line)."""
+    try:
+        import psycopg2
+    except ImportError:
+        raise BudgetUnavailable(
+            f"{URL_VARIABLE} is set but psycopg2 is not installed; install the postgres extra "
+            "(pip install 'haier-pipeline[postgres]')"
+        ) from None
+    register_secrets(url_passwords(url))
+    try:
+        connection = psycopg2.connect(
+            url,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="haier-pipeline call budget",
+            options=f"-c lock_timeout={LOCK_TIMEOUT_S * 1000}",
+            keepalives=1,
+            keepalives_idle=30,
+        )
+    except psycopg2.Error as error:
+        raise unavailable(url, error) from None
+    connection.autocommit = True
+    return connection
+
+
+def create_table(connection: Connection) -> None:
+    """Create ``haier_call_budget`` unless it is there (at first use, or ``budget init``)."""
+    import psycopg2
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(CREATE_TABLE)
+            cursor.execute(COMMENT_TABLE)
+    except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
+        pass  # another process created it at the same moment
+
+
+def init_table(url: str) -> None:
+    """``haier-pipeline budget init``: the table, made before any run needs it."""
+    import psycopg2
+
+    connection = connect(url)
+    try:
+        create_table(connection)
+    except psycopg2.Error as error:
+        raise unavailable(url, error) from None
+    finally:
+        connection.close()
+
+
+def where(url: str) -> str:
+    """The setting and its value, password masked, for messages."""
+    return f"{URL_VARIABLE}={mask(url)}"
+
+
+def unavailable(url: str, error: BaseException) -> BudgetUnavailable:
+    """The one line for a budget database that cannot be reached or used."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return BudgetUnavailable(
+        f"the call budget at {where(url)} cannot be used ({mask(reason)}); start the database "
+        f"or fix {URL_VARIABLE} (unset it to use one machine's budget files), then launch the "
+        "run again. No Haier call was made."
+    )
+
+
+def _fetch(connection: Connection, sql: str, params: dict[str, Any]) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _sleep(delay: float) -> None:
+    if delay > 0:
+        time.sleep(delay)
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords this URL's connection uses: in the URL, as ``?password=``, or PGPASSWORD
+    (libpq's own variable, read by libpq; named here only to mask it)."""
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    return [
+        value
+        for value in (parts.password, query.get("password"), os.environ.get("PGPASSWORD"))
+        if value
+    ]
+
+
+_REGISTRY: dict[tuple[str, str, float], PostgresBudget] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def postgres_budget_for(url: str, client_id: str, calls_per_second: float) -> PostgresBudget:
+    """This process's budget object for the client_id (made on first use; it connects at the
+    first call)."""
+    key = (url, client_id, calls_per_second)
+    with _REGISTRY_LOCK:
+        budget = _REGISTRY.get(key)
+        if budget is None:
+            budget = _REGISTRY[key] = PostgresBudget(url, client_id, calls_per_second)
+        return budget
