@@ -19,13 +19,14 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"sandbox": _sandbox, "callbacks": _callbacks, "demo": _demo}
+    commands = {"sandbox": _sandbox, "callbacks": _callbacks, "demo": _demo, "budget": _budget}
     if not args or args[0] not in commands:
         print(
-            "usage: haier-pipeline {sandbox|callbacks|demo} [options]\n"
-            "  sandbox    run the local emulator of the Haier APIs (see --help)\n"
-            "  callbacks  run the receiver for Haier's order callbacks (see --help)\n"
-            "  demo       run catalog_sync end to end against a bundled sandbox",
+            "usage: haier-pipeline {sandbox|callbacks|demo|budget} [options]\n"
+            "  sandbox      run the local emulator of the Haier APIs (see --help)\n"
+            "  callbacks    run the receiver for Haier's order callbacks (see --help)\n"
+            "  demo         run catalog_sync end to end against a bundled sandbox\n"
+            "  budget init  create the call budget's table in the database at HAIER_BUDGET_URL",
             file=sys.stderr,
         )
         return 2
@@ -42,6 +43,32 @@ def _callbacks(argv: list[str]) -> int:
     from haier_pipeline.callbacks.receiver import main as callbacks_main
 
     return callbacks_main(argv)
+
+
+def _budget(argv: list[str]) -> int:
+    """Create the shared call budget's table before any run needs it (runs also create it at
+    their first call, which needs the CREATE privilege then)."""
+    parser = argparse.ArgumentParser(prog="haier-pipeline budget", description=_budget.__doc__)
+    parser.add_argument("action", choices=["init"])
+    parser.parse_args(argv)
+
+    from haier_pipeline.environment import HAIER_BUDGET_URL, SettingError
+    from haier_pipeline.haier.budget import BudgetUnavailable
+    from haier_pipeline.haier.budget_postgres import TABLE, init_table, where
+
+    try:
+        url = HAIER_BUDGET_URL.value(HAIER_BUDGET_URL.text())
+        if not url:
+            raise SettingError(
+                f"{HAIER_BUDGET_URL.name} is not set; set it to the budget's database "
+                "(postgresql://user@host:port/db) first"
+            )
+        init_table(url)
+    except (SettingError, BudgetUnavailable) as problem:
+        print(f"haier-pipeline budget init: {problem}", file=sys.stderr)
+        return 2
+    print(f"table {TABLE} is ready in the database at {where(url)}")
+    return 0
 
 
 def _demo(argv: list[str]) -> int:
