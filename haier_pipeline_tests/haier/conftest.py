@@ -20,7 +20,7 @@ def stub() -> Iterator[StubServer]:
 
 
 @pytest.fixture
-def budget_url(postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> str:
+def budget_url(postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
     """HAIER_BUDGET_URL of a fresh database on the session's cluster, set for this test and
     the processes it starts (so no row is left from another test)."""
     name = f"budget_{uuid.uuid4().hex[:12]}"

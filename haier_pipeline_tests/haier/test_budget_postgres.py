@@ -8,6 +8,7 @@ Across real processes and "machines": test_budget_postgres_processes.py.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -62,9 +63,7 @@ def test_the_table_and_a_row_keyed_by_a_hash_are_made_at_the_first_call(budget_u
     assert CLIENT not in client_key(CLIENT)
 
 
-def test_budget_init_creates_the_table(
-    budget_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_budget_init_creates_the_table(budget_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["budget", "init"]) == 0
     assert _query(budget_url, "SELECT count(*) FROM haier_call_budget") == [(0,)]
     out = capsys.readouterr().out
@@ -117,7 +116,7 @@ def test_slots_are_never_granted_twice_by_concurrent_connections(budget_url: str
     assert len(set(claimed)) == 60  # no two orders take the same slot
     ordered = sorted(granted)
     step = budgets[0].step
-    assert all(later - earlier >= step for earlier, later in zip(ordered, ordered[1:]))
+    assert all(later - earlier >= step for earlier, later in itertools.pairwise(ordered))
 
 
 def test_an_order_takes_the_earliest_slot_a_bulk_caller_reserved(budget_url: str) -> None:
@@ -175,7 +174,7 @@ def test_callers_that_woke_late_never_make_a_second_hold_more_than_the_rate(
     time.sleep(late[-1][1] + 0.05)  # ten callers stalled past their slots...
     sent: list[float] = []
     for slot, _ in late:  # ...send at once,
-        outcome, _, delay = budget._statement(budget_postgres.SEND, slot=slot)
+        outcome, _, _ = budget._statement(budget_postgres.SEND, slot=slot)
         assert outcome == "sent"
         sent.append(time.monotonic())
     for _ in range(20):  # and the next callers, on time, must not add to that second.
