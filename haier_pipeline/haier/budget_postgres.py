@@ -105,30 +105,38 @@ SET rate = CASE WHEN b.used_at < clock_timestamp() - %(rate_kept)s THEN excluded
                 ELSE b.rate END
 RETURNING b.rate"""
 
-# The next slot, as the timeline stands (a value too far ahead counts as none: now).
-_NEXT = """CASE WHEN b.next_slot > clock.now + %(horizon)s THEN clock.now
-                ELSE greatest(b.next_slot, clock.now) END"""
+
+def _next_slot(now: str) -> str:
+    """The next free slot, as the timeline stands at ``now`` (a value too far ahead: now)."""
+    return f"""CASE WHEN b.next_slot > {now} + %(horizon)s THEN {now}
+                ELSE greatest(b.next_slot, {now}) END"""
+
 
 RESERVE = f"""
 WITH clock AS MATERIALIZED (SELECT clock_timestamp() AS now)
 UPDATE haier_call_budget AS b
-SET next_slot = {_NEXT} + %(step)s, used_at = clock.now
+SET next_slot = {_next_slot("clock.now")} + %(step)s, used_at = clock.now
 FROM clock
 WHERE b.budget_key = %(key)s AND b.rate = %(rate)s
 RETURNING b.next_slot - %(step)s AS slot,
           extract(epoch FROM b.next_slot - %(step)s - clock.now)::float8 AS delay"""
 
-# The row as it stands, locked, with wrong values dropped (see the module docstring).
+# The row as it stands, locked, with wrong values dropped (see the module docstring). The
+# clock is read once the row is locked (``stamped`` reads ``locked`` first): read before a
+# wait for the lock, it would be older than the sends the holder just recorded.
 _CURRENT = f"""
-clock AS MATERIALIZED (SELECT clock_timestamp() AS now),
-cur AS (
-    SELECT b.budget_key, clock.now, {_NEXT} AS next_slot,
-           ARRAY(SELECT c FROM unnest(b.claims) AS c
-                 WHERE c > clock.now - %(claim_kept)s AND c <= clock.now + %(horizon)s) AS claims,
-           ARRAY(SELECT s FROM unnest(b.sends) AS s WHERE s <= clock.now) AS sends
-    FROM haier_call_budget AS b, clock
+locked AS MATERIALIZED (
+    SELECT b.* FROM haier_call_budget AS b
     WHERE b.budget_key = %(key)s AND b.rate = %(rate)s
-    FOR UPDATE OF b
+    FOR UPDATE
+),
+stamped AS MATERIALIZED (SELECT locked.*, clock_timestamp() AS now FROM locked),
+cur AS (
+    SELECT b.budget_key, b.now, {_next_slot("b.now")} AS next_slot,
+           ARRAY(SELECT c FROM unnest(b.claims) AS c
+                 WHERE c > b.now - %(claim_kept)s AND c <= b.now + %(horizon)s) AS claims,
+           ARRAY(SELECT s FROM unnest(b.sends) AS s WHERE s <= b.now) AS sends
+    FROM stamped AS b
 )"""
 
 CLAIM = f"""
