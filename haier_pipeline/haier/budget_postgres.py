@@ -38,7 +38,9 @@ holds the row in an open transaction (someone's ``psql``) delays callers at most
 
 **Values that cannot be right** (the database clock stepped back, a hand edit): a next slot
 further ahead than :data:`MAX_PENDING` intervals is taken for now, and send times in the future
-and claims outside their lifetime are dropped, so no caller ever waits on them.
+and claims outside their lifetime are dropped, so no caller ever waits on them. As in the
+file, at most :data:`~.budget.MAX_CLAIMS` claims are kept (the oldest go first): an order
+slot taken at the end of the timeline is claimed too, and no bulk caller ever clears it.
 
 **Unreachable.** The connection is made at the first call; if it fails, or is lost and cannot
 be made again, that call raises :class:`~.budget.BudgetUnavailable` with one line naming
@@ -62,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 from haier_pipeline.environment import HAIER_BUDGET_URL, HAIER_RATE_LIMIT
 from haier_pipeline.haier.budget import (
     CLAIM_KEPT_S,
+    MAX_CLAIMS,
     MAX_WINDOW,
     WINDOW_S,
     BudgetUnavailable,
@@ -138,7 +141,8 @@ stamped AS MATERIALIZED (SELECT locked.*, clock_timestamp() AS now FROM locked),
 cur AS (
     SELECT b.budget_key, b.now, {_next_slot("b.now")} AS next_slot,
            ARRAY(SELECT c FROM unnest(b.claims) AS c
-                 WHERE c > b.now - %(claim_kept)s AND c <= b.now + %(horizon)s) AS claims,
+                 WHERE c > b.now - %(claim_kept)s AND c <= b.now + %(horizon)s
+                 ORDER BY c DESC LIMIT %(max_claims)s - 1) AS claims,
            ARRAY(SELECT s FROM unnest(b.sends) AS s WHERE s <= b.now) AS sends
     FROM stamped AS b
 )"""
@@ -217,6 +221,7 @@ class PostgresBudget:
             "step": self.step,
             "horizon": MAX_PENDING * self.step,
             "claim_kept": timedelta(seconds=CLAIM_KEPT_S),
+            "max_claims": MAX_CLAIMS,
             "rate_kept": timedelta(seconds=RATE_KEPT_S),
             "window": window if window <= MAX_WINDOW else None,
         }
