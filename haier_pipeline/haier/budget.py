@@ -42,9 +42,9 @@ a second order never takes it). Which calls serve an order is said by the code t
 with :func:`serving_orders`; everything else is bulk.
 
 **Limits.** Processes sharing a client_id must use the same rate (``HAIER_RATE_LIMIT``): each
-spaces its reservations by its own interval. The budget covers one machine; several machines
-need a networked implementation of :class:`CallBudget` (Redis or Postgres, see the README),
-which callers would not notice.
+spaces its reservations by its own interval. The budget covers one machine; with
+``HAIER_BUDGET_URL`` set, :func:`budget_for` gives every machine the same budget in PostgreSQL
+instead (:mod:`.budget_postgres`), which callers do not notice.
 """
 
 from __future__ import annotations
