@@ -106,13 +106,14 @@ def test_a_database_that_is_down_stops_the_first_call_and_no_call_is_made(
         assert sandbox.stats()["total_calls"] == 0  # not even the token
 
 
+@pytest.mark.parametrize("job", ["balance_snapshot", "check_connection"])
 def test_a_run_whose_budget_database_is_down_fails_with_one_line(
-    pipeline: Pipeline, postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch
+    pipeline: Pipeline, postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch, job: str
 ) -> None:
     closed = postgres.url().replace(f":{postgres.port}/", f":{free_port()}/")
     monkeypatch.setenv("HAIER_BUDGET_URL", closed)
     started = time.monotonic()
-    result = pipeline.run("balance_snapshot")
+    result = pipeline.run(job)
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     data = failure.step_failure_data
