@@ -286,6 +286,8 @@ class PostgresBudget:
     def _connected(self) -> Connection:
         """This process's connection, made (with the table and the row) on first use."""
         if self._pid != os.getpid():  # a forked child must not share its parent's connection
+            if self._connection is not None:  # nor close it: that would end the parent's session
+                _INHERITED.append(self._connection)
             self._connection, self._pid = None, os.getpid()
         if self._connection is None or self._connection.closed:
             connection = connect(self.url)
@@ -330,13 +332,14 @@ def connect(url: str) -> Connection:
             url,
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name="haier-pipeline call budget",
-            options=f"-c lock_timeout={LOCK_TIMEOUT_S * 1000}",
             keepalives=1,
             keepalives_idle=30,
         )
+        connection.autocommit = True
+        with connection.cursor() as cursor:  # not options=: the URL's own options stay
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", (f"{LOCK_TIMEOUT_S}s",))
     except psycopg2.Error as error:
         raise unavailable(url, error) from None
-    connection.autocommit = True
     return connection
 
 
@@ -403,6 +406,8 @@ def url_passwords(url: str) -> list[str]:
     ]
 
 
+_INHERITED: list[Connection] = []
+"""Connections a forked child inherited: kept open and unused for the parent's sake."""
 _REGISTRY: dict[tuple[str, str, float], PostgresBudget] = {}
 _REGISTRY_LOCK = threading.Lock()
 

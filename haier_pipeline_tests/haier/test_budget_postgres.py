@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable
@@ -259,3 +260,24 @@ def test_a_lost_connection_is_made_again(budget_url: str) -> None:
     )
     budget.acquire()
     assert _query(budget_url, "SELECT cardinality(sends) FROM haier_call_budget") == [(2,)]
+
+
+def _acquire_in_child(budget: PostgresBudget) -> None:
+    budget.acquire()
+
+
+def test_a_forked_child_connects_anew_and_leaves_its_parents_session_alone(
+    budget_url: str,
+) -> None:
+    budget = PostgresBudget(budget_url, CLIENT, 100)
+    budget.acquire()
+    connection = budget._connection
+    assert connection is not None
+    session = connection.get_backend_pid()
+    child = multiprocessing.get_context("fork").Process(target=_acquire_in_child, args=(budget,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    budget.acquire()
+    assert budget._connection is connection and connection.get_backend_pid() == session
+    assert _query(budget_url, "SELECT cardinality(sends) FROM haier_call_budget") == [(3,)]
