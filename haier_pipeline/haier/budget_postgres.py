@@ -94,6 +94,7 @@ LAG_DECAY = 0.98
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 10
 URL_VARIABLE = HAIER_BUDGET_URL.name
+RUN_AGAIN = "launch the run again. No Haier call was made."
 
 CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS haier_call_budget (
@@ -321,8 +322,9 @@ class PostgresBudget:
             )
 
 
-def connect(url: str) -> Connection:
-    """An autocommit connection to the budget's database, or BudgetUnavailable (one line)."""
+def connect(url: str, then: str = RUN_AGAIN) -> Connection:
+    """An autocommit connection to the budget's database, or BudgetUnavailable (one line
+    ending with ``then``, what to do after the fix)."""
     try:
         import psycopg2
     except ImportError:
@@ -343,7 +345,7 @@ def connect(url: str) -> Connection:
         with connection.cursor() as cursor:  # not options=: the URL's own options stay
             cursor.execute("SELECT set_config('lock_timeout', %s, false)", (f"{LOCK_TIMEOUT_S}s",))
     except psycopg2.Error as error:
-        raise unavailable(url, error) from None
+        raise unavailable(url, error, then) from None
     return connection
 
 
@@ -363,11 +365,12 @@ def init_table(url: str) -> None:
     """``haier-pipeline budget init``: the table, made before any run needs it."""
     import psycopg2
 
-    connection = connect(url)
+    again = "run it again."
+    connection = connect(url, again)
     try:
         create_table(connection)
     except psycopg2.Error as error:
-        raise unavailable(url, error) from None
+        raise unavailable(url, error, again) from None
     finally:
         connection.close()
 
@@ -377,13 +380,12 @@ def where(url: str) -> str:
     return f"{URL_VARIABLE}={mask(url)}"
 
 
-def unavailable(url: str, error: BaseException) -> BudgetUnavailable:
+def unavailable(url: str, error: BaseException, then: str = RUN_AGAIN) -> BudgetUnavailable:
     """The one line for a budget database that cannot be reached or used."""
     reason = " ".join(str(error).split()) or type(error).__name__
     return BudgetUnavailable(
         f"the call budget at {where(url)} cannot be used ({mask(reason)}); start the database "
-        f"or fix {URL_VARIABLE} (unset it to use one machine's budget files), then launch the "
-        "run again. No Haier call was made."
+        f"or fix {URL_VARIABLE} (unset it to use one machine's budget files), then {then}"
     )
 
 
