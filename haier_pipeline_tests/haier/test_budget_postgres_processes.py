@@ -106,7 +106,7 @@ def test_a_database_that_is_down_stops_the_first_call_and_no_call_is_made(
         assert sandbox.stats()["total_calls"] == 0  # not even the token
 
 
-@pytest.mark.parametrize("job", ["balance_snapshot", "check_connection"])
+@pytest.mark.parametrize("job", ["balance_snapshot", "check_connection", "catalog_sync"])
 def test_a_run_whose_budget_database_is_down_fails_with_one_line(
     pipeline: Pipeline, postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch, job: str
 ) -> None:
