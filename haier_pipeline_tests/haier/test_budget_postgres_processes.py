@@ -8,10 +8,11 @@ test_budget_postgres_machines.py.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
+from collections.abc import Iterator
 
+import psycopg2
 import pytest
 
 from haier_pipeline.haier.budget import BudgetUnavailable
@@ -26,7 +27,7 @@ LIMIT = 40
 
 
 @pytest.fixture
-def limited() -> SandboxServer:
+def limited() -> Iterator[SandboxServer]:
     with SandboxServer(size=20, seed=3, rate_limit=LIMIT) as server:
         yield server
 
@@ -131,8 +132,6 @@ def test_a_run_whose_budget_database_is_down_fails_with_one_line(
 def test_the_workers_really_use_the_database(budget_url: str, limited: SandboxServer) -> None:
     """Guards the tests above: with HAIER_BUDGET_URL set, the calls are counted in its row."""
     Worker(calls_job(limited, calls=5, threads=1)).finish()
-    import psycopg2
-
     connection = psycopg2.connect(budget_url)
     try:
         with connection.cursor() as cursor:
@@ -140,4 +139,3 @@ def test_the_workers_really_use_the_database(budget_url: str, limited: SandboxSe
             assert cursor.fetchall() == [(6,)]  # the token and five calls
     finally:
         connection.close()
-    assert os.environ["HAIER_BUDGET_URL"] == budget_url
