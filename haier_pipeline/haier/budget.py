@@ -66,7 +66,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from haier_pipeline.environment import HAIER_BUDGET_DIR, HAIER_BUDGET_URL
+from haier_pipeline.environment import HAIER_BUDGET_DIR, HAIER_BUDGET_URL, SettingError
 
 BUDGET_DIR_VARIABLE = HAIER_BUDGET_DIR.name
 DEFAULT_BUDGET_DIR = Path(HAIER_BUDGET_DIR.default_text())
@@ -352,7 +352,10 @@ _REGISTRY_LOCK = threading.Lock()
 def budget_for(client_id: str, calls_per_second: float) -> CallBudget:
     """The budget of this client_id (one object per process, made on first use): in the
     database at HAIER_BUDGET_URL when it is set, else in a file for this machine."""
-    url = HAIER_BUDGET_URL.value(HAIER_BUDGET_URL.text())
+    try:
+        url = HAIER_BUDGET_URL.value(HAIER_BUDGET_URL.text())
+    except SettingError as problem:
+        raise BudgetUnavailable(str(problem)) from None
     if url:
         from haier_pipeline.haier.budget_postgres import postgres_budget_for
 

@@ -107,6 +107,19 @@ def test_a_database_that_is_down_stops_the_first_call_and_no_call_is_made(
         assert sandbox.stats()["total_calls"] == 0  # not even the token
 
 
+def test_a_url_that_is_not_postgres_stops_the_run_with_one_line(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAIER_BUDGET_URL", "http://db.internal/haier")
+    result = pipeline.run("balance_snapshot")
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    data = failure.step_failure_data
+    assert data.user_failure_data is not None, "not a one-line Failure"
+    description = data.user_failure_data.description or ""
+    assert "HAIER_BUDGET_URL=(value hidden) is not a postgresql://" in description
+    assert pipeline.sandbox.stats()["total_calls"] == 0
+
+
 @pytest.mark.parametrize("job", ["balance_snapshot", "check_connection", "catalog_sync"])
 def test_a_run_whose_budget_database_is_down_fails_with_one_line(
     pipeline: Pipeline, postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch, job: str
