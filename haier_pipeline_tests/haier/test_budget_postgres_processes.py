@@ -120,7 +120,14 @@ def test_a_url_that_is_not_postgres_stops_the_run_with_one_line(
     assert pipeline.sandbox.stats()["total_calls"] == 0
 
 
-@pytest.mark.parametrize("job", ["balance_snapshot", "check_connection", "catalog_sync"])
+@pytest.mark.parametrize(
+    "job",
+    [
+        "balance_snapshot",
+        pytest.param("check_connection", marks=pytest.mark.slow),
+        pytest.param("catalog_sync", marks=pytest.mark.slow),
+    ],
+)
 def test_a_run_whose_budget_database_is_down_fails_with_one_line(
     pipeline: Pipeline, postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch, job: str
 ) -> None:
