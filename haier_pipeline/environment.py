@@ -291,13 +291,6 @@ HAIER_BUDGET_DIR = Variable(
     "calling Haier on this machine must see the same one",
     str(Path(tempfile.gettempdir()) / "haier-budget"),
 )
-HAIER_BUDGET_URL = Variable(
-    "HAIER_BUDGET_URL",
-    postgres_url,
-    "the PostgreSQL database of the call budget every machine shares (unset: the files in "
-    "HAIER_BUDGET_DIR, for one machine)",
-    secret=True,
-)
 HAIER_BALANCE_MIN = Variable(
     "HAIER_BALANCE_MIN", amount, "the balance below which the balance check warns", "0"
 )
@@ -305,4 +298,11 @@ HAIER_ACCOUNTS_FILE = Variable(
     "HAIER_ACCOUNTS_FILE",
     text,
     "the TOML file listing several Haier accounts (unset: one account, default, from HAIER_*)",
+)
+HAIER_BUDGET_URL = Variable(
+    "HAIER_BUDGET_URL",
+    postgres_url,
+    "the PostgreSQL database of the call budget every machine shares (unset: the files in "
+    "HAIER_BUDGET_DIR, for one machine)",
+    secret=True,
 )

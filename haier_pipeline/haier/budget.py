@@ -42,9 +42,9 @@ a second order never takes it). Which calls serve an order is said by the code t
 with :func:`serving_orders`; everything else is bulk.
 
 **Limits.** Processes sharing a client_id must use the same rate (``HAIER_RATE_LIMIT``): each
-spaces its reservations by its own interval. The budget covers one machine; with
-``HAIER_BUDGET_URL`` set, :func:`budget_for` gives every machine the same budget in PostgreSQL
-instead (:mod:`.budget_postgres`), which callers do not notice.
+spaces its reservations by its own interval. The budget covers one machine; several machines
+need a networked implementation of :class:`CallBudget` (Redis or Postgres, see the README),
+which callers would not notice.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from haier_pipeline.environment import HAIER_BUDGET_DIR, HAIER_BUDGET_URL, SettingError
+from haier_pipeline.environment import HAIER_BUDGET_DIR
 
 BUDGET_DIR_VARIABLE = HAIER_BUDGET_DIR.name
 DEFAULT_BUDGET_DIR = Path(HAIER_BUDGET_DIR.default_text())
@@ -100,8 +100,7 @@ class Priority(enum.Enum):
 
 
 class CallBudget(Protocol):
-    """What every call goes through before it is sent. Implementations: :class:`FileBudget`,
-    and :class:`~haier_pipeline.haier.budget_postgres.PostgresBudget` for several machines."""
+    """What every call goes through before it is sent. Implementations: :class:`FileBudget`."""
 
     def acquire(self, priority: Priority = Priority.BULK) -> None:
         """Block until this call may go."""
@@ -335,14 +334,10 @@ def budget_dir() -> Path:
     return Path(HAIER_BUDGET_DIR.value(HAIER_BUDGET_DIR.text()))
 
 
-def client_key(client_id: str) -> str:
-    """What a budget is stored under: a hash, so the client_id itself is written nowhere."""
-    return hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:32]
-
-
 def budget_file(directory: Path, client_id: str) -> Path:
-    """The client_id's file, named by :func:`client_key`."""
-    return directory / f"{client_key(client_id)}.budget"
+    """The client_id's file: named by a hash, so the id itself is never written anywhere."""
+    digest = hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:32]
+    return directory / f"{digest}.budget"
 
 
 _REGISTRY: dict[tuple[Path, float], FileBudget] = {}
@@ -350,15 +345,13 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def budget_for(client_id: str, calls_per_second: float) -> CallBudget:
-    """The budget of this client_id (one object per process, made on first use): in the
-    database at HAIER_BUDGET_URL when it is set, else in a file for this machine."""
-    try:
-        url = HAIER_BUDGET_URL.value(HAIER_BUDGET_URL.text())
-    except SettingError as problem:
-        raise BudgetUnavailable(str(problem)) from None
-    if url:
-        from haier_pipeline.haier.budget_postgres import postgres_budget_for
+    """The machine-wide budget of this client_id (one object per process, made on first use);
+    with HAIER_BUDGET_URL set, the budget every machine shares in PostgreSQL instead."""
+    # Imported here: that module imports this one.
+    from haier_pipeline.haier.budget_postgres import budget_url, postgres_budget_for
 
+    url = budget_url()
+    if url:
         return postgres_budget_for(url, client_id, calls_per_second)
     path = budget_file(budget_dir(), client_id)
     key = (path, calls_per_second)

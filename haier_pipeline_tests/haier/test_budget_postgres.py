@@ -13,6 +13,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -24,10 +25,10 @@ from haier_pipeline.haier.budget import (
     BudgetUnavailable,
     FileBudget,
     Priority,
+    budget_file,
     budget_for,
-    client_key,
 )
-from haier_pipeline.haier.budget_postgres import CLAIM, RESERVE, PostgresBudget
+from haier_pipeline.haier.budget_postgres import CLAIM, RESERVE, PostgresBudget, client_key
 from haier_pipeline_tests.postgres import PostgresCluster, free_port
 
 CLIENT = "pg-budget-client"
@@ -57,10 +58,13 @@ def _busiest(times: list[float], width: float = 1.0) -> int:
     return max(bisect.bisect_left(times, t + width) - i for i, t in enumerate(times))
 
 
-def test_the_table_and_a_row_keyed_by_a_hash_are_made_at_the_first_call(budget_url: str) -> None:
+def test_the_table_and_a_row_keyed_by_a_hash_are_made_at_the_first_call(
+    budget_url: str, tmp_path: Path
+) -> None:
     PostgresBudget(budget_url, CLIENT, 100).acquire()
     rows = _query(budget_url, "SELECT budget_key, rate, cardinality(sends) FROM haier_call_budget")
     assert rows == [(client_key(CLIENT), 100.0, 1)]
+    assert budget_file(tmp_path, CLIENT).name == f"{client_key(CLIENT)}.budget"  # one hash
     assert CLIENT not in client_key(CLIENT)
 
 

@@ -56,8 +56,11 @@ def test_order_calls_go_before_a_running_syncs_calls(budget_url: str) -> None:
         order = Worker(calls_job(sandbox, calls=5, threads=1, priority="order"))
         order_calls = order.finish()
         sync_calls = sync.kill()
-    span_start, span_end = order_calls[0][0], order_calls[-1][1]
-    sync_during = sum(1 for _, end in sync_calls if span_start <= end <= span_end)
+    # Sync calls that went while an order call waited (or was under way); the time the order
+    # worker's own Python takes between its calls is left out: on a loaded machine it is long.
+    sync_during = sum(
+        1 for _, end in sync_calls for start, done in order_calls if start <= end <= done
+    )
     # Behind the sync, each of the 5 calls would wait for 32 of its calls: 160 or more.
     assert sync_during < 60, f"{sync_during} sync calls went while 5 order calls waited"
     assert sandbox.stats()["sent_429"] == 0
