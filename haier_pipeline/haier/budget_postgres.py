@@ -14,7 +14,7 @@ file budget, each one autocommitted statement on the row:
 - **send** (every call, on waking): a bulk caller whose slot an order claimed reserves again at
   the end, in the same statement; otherwise the call goes when fewer than ``rate`` calls went
   within the last 1.03 s (the ring ``sends``, the last ``rate`` send times), widened by this
-  process's recent round trip (:meth:`PostgresBudget._window_s`), and is recorded as sent.
+  process's recent lag (:meth:`PostgresBudget._window_s`), and is recorded as sent.
 
 So a call costs two round trips (decide, then check on waking), as it costs the file budget
 two locked sections; no statement ever waits for a caller's sleep. Measured on the loaded
@@ -88,8 +88,8 @@ if TYPE_CHECKING:
 TABLE = "haier_call_budget"
 WINDOW_S = 1.0
 MIN_HEADROOM_S = 0.03
-"""No more than ``rate`` calls go within ``WINDOW_S + MIN_HEADROOM_S`` plus the caller's recent
-round trip: calls reach a gateway some milliseconds after they are granted (tens on a busy
+"""No more than ``rate`` calls go within ``WINDOW_S + MIN_HEADROOM_S``, plus twice the caller's
+recent lag (below): calls reach a gateway some milliseconds after they are granted (tens on a busy
 CPU), and with a window of exactly one second, four jobs at a 40/s limit put 42 calls into one
 gateway second on the loaded 2-core machine; 30 ms of headroom gave 40 (measured for the file
 budget, which began with the same window)."""
@@ -100,10 +100,12 @@ MAX_PENDING = 1024
 slot further ahead is a wrong value (the database clock stepped back), taken for now."""
 RATE_KEPT_S = 60.0
 """A row unused this long may take a new rate; while it is in use, another rate is refused."""
-MAX_LAG_S = 0.1
-LAG_DECAY = 0.98
-"""Per statement: a slow round trip widens the window for the next ~35 statements (0.35 s at
-100/s), so one stall does not slow the pace for long."""
+LAG_FACTOR = 2.0
+MAX_LAG_HEADROOM_S = 0.1
+LAG_HALF_LIFE_S = 2.0
+"""The window's headroom grows by ``LAG_FACTOR`` times this process's recent lag (at most
+``MAX_LAG_HEADROOM_S``): the longest recent round trip to the database or late wake from a
+sleep, a peak that halves every ``LAG_HALF_LIFE_S``. See :meth:`PostgresBudget._window_s`."""
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 10
 URL_VARIABLE = HAIER_BUDGET_URL.name
@@ -247,7 +249,8 @@ class PostgresBudget:
         self._mutex = threading.Lock()
         self._connection: Connection | None = None
         self._pid = 0
-        self._lag = 0.0  # recent round trips, decaying: see _window_s
+        self._lag = 0.0  # the recent peak lag, as of _lag_at: see _window_s
+        self._lag_at = 0.0
 
     def acquire(self, priority: Priority = Priority.BULK) -> None:
         if priority is Priority.ORDER:
@@ -256,26 +259,27 @@ class PostgresBudget:
         else:
             checked, delay = self._statement(RESERVE)
         while True:
-            _sleep(delay)
-            outcome, slot, delay = self._statement(SEND, slot=checked)
+            late = _sleep(delay)
+            outcome, slot, delay = self._statement(SEND, late=late, slot=checked)
             if outcome == "sent":
                 return
             if outcome == "displaced":  # an order took the slot; this is the one at the end
                 checked = slot
 
-    def _statement(self, sql: str, **extra: Any) -> Any:
+    def _statement(self, sql: str, late: float = 0.0, **extra: Any) -> Any:
         """One statement on the row; its one result row. A missing row (deleted by hand, or
         the rate changed) is made again, or the other rate refused, by :meth:`_ensure_row`."""
         import psycopg2
 
         with self._mutex:
+            self._note_lag(late)
             for attempt in (1, 2):
                 connection = self._connected()
                 try:
                     params = self._params | {"window_s": self._window_s()} | extra
                     started = time.monotonic()
                     row = _fetch(connection, sql, params)
-                    self._lag = max(time.monotonic() - started, self._lag * LAG_DECAY)
+                    self._note_lag(time.monotonic() - started)
                     if row is None:
                         self._ensure_row(connection)
                         row = _fetch(connection, sql, params)
@@ -294,13 +298,23 @@ class PostgresBudget:
         raise AssertionError("unreachable")
 
     def _window_s(self) -> timedelta:
-        """The window: :data:`WINDOW_S` + :data:`MIN_HEADROOM_S`, widened by how long
-        statements take now (at most :data:`MAX_LAG_S`). A send is stamped inside the statement
-        and made after its answer arrives, so a caller whose round trip took L seconds sends up
-        to L after its stamp; widening the window by L keeps the calls of any one second at the
-        gateway within the rate. On an idle machine L is about a millisecond; on a loaded one,
-        tens."""
-        return timedelta(seconds=WINDOW_S + MIN_HEADROOM_S + min(self._lag, MAX_LAG_S))
+        """The window: :data:`WINDOW_S` + :data:`MIN_HEADROOM_S` + ``LAG_FACTOR`` x the recent
+        lag. A send is stamped inside the statement and made after its answer arrives, so a
+        caller whose round trip took L seconds sends up to L after its stamp, and on a CPU so
+        busy that callers wake late, the calls reach the gateway later still, in bunches;
+        widening the window by the lag keeps the calls of any one second at the gateway within
+        the rate. On an idle machine the lag is about a millisecond; on a loaded one, tens."""
+        extra = min(LAG_FACTOR * self._current_lag(), MAX_LAG_HEADROOM_S)
+        return timedelta(seconds=WINDOW_S + MIN_HEADROOM_S + extra)
+
+    def _current_lag(self) -> float:
+        age = time.monotonic() - self._lag_at
+        return self._lag * math.pow(0.5, age / LAG_HALF_LIFE_S)
+
+    def _note_lag(self, seconds: float) -> None:
+        """A round trip, or how late a sleep ended: the peak if above the decayed one."""
+        if seconds > self._current_lag():
+            self._lag, self._lag_at = seconds, time.monotonic()
 
     def _connected(self) -> Connection:
         """This process's connection, made (with the table and the row) on first use."""
@@ -424,9 +438,13 @@ def _fetch(connection: Connection, sql: str, params: dict[str, Any]) -> Any:
         return cursor.fetchone()
 
 
-def _sleep(delay: float) -> None:
-    if delay > 0:
-        time.sleep(delay)
+def _sleep(delay: float) -> float:
+    """Sleep ``delay`` seconds; how much later than that the sleep ended."""
+    if delay <= 0:
+        return 0.0
+    woke = time.monotonic() + delay
+    time.sleep(delay)
+    return max(0.0, time.monotonic() - woke)
 
 
 def url_passwords(url: str) -> list[str]:
