@@ -63,6 +63,8 @@ import os
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,6 +108,7 @@ LAG_HALF_LIFE_S = 2.0
 """The window's headroom grows by ``LAG_FACTOR`` times this process's recent lag (at most
 ``MAX_LAG_HEADROOM_S``): the longest recent round trip to the database or late wake from a
 sleep, a peak that halves every ``LAG_HALF_LIFE_S``. See :meth:`PostgresBudget._window_s`."""
+POOL_SIZE = 4
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 10
 URL_VARIABLE = HAIER_BUDGET_URL.name
@@ -225,9 +228,10 @@ RETURNING o.outcome,
 class PostgresBudget:
     """The budget of one client_id in one row of ``haier_call_budget``. Thread-safe.
 
-    One connection per object (per process: :func:`postgres_budget_for`), used by one thread
-    at a time; a statement takes about a millisecond, so 32 threads at 100 calls/s keep it
-    busy a fifth of the time.
+    Up to :data:`POOL_SIZE` connections per object (one object per process:
+    :func:`postgres_budget_for`), each used by one thread at a time. One was not enough: a
+    statement takes about a millisecond, but on a loaded machine 5-10, and a sync's 32 threads
+    at 100 calls/s send 200 statements a second.
     """
 
     def __init__(self, url: str, client_id: str, calls_per_second: float) -> None:
@@ -246,11 +250,11 @@ class PostgresBudget:
             "window": window if window <= MAX_RATE_LIMIT else None,  # benchmarks go above
         }
         register_secrets(url_passwords(url))
-        self._mutex = threading.Lock()
-        self._connection: Connection | None = None
-        self._pid = 0
-        self._lag = 0.0  # the recent peak lag, as of _lag_at: see _window_s
-        self._lag_at = 0.0
+        self._pool = threading.Condition()
+        self._idle: list[Connection] = []
+        self._open = 0  # connections made and not closed: idle or in use
+        self._pid = os.getpid()
+        self._lag = (0.0, 0.0)  # the recent peak lag, and when: see _window_s
 
     def acquire(self, priority: Priority = Priority.BULK) -> None:
         if priority is Priority.ORDER:
@@ -268,13 +272,13 @@ class PostgresBudget:
 
     def _statement(self, sql: str, late: float = 0.0, **extra: Any) -> Any:
         """One statement on the row; its one result row. A missing row (deleted by hand, or
-        the rate changed) is made again, or the other rate refused, by :meth:`_ensure_row`."""
+        the rate changed) is made again, or the other rate refused, by :meth:`_ensure_row`.
+        A connection lost (the server restarted) is made again once."""
         import psycopg2
 
-        with self._mutex:
-            self._note_lag(late)
-            for attempt in (1, 2):
-                connection = self._connected()
+        self._note_lag(late)
+        for attempt in (1, 2):
+            with self._connection() as connection:
                 try:
                     params = self._params | {"window_s": self._window_s()} | extra
                     started = time.monotonic()
@@ -284,18 +288,51 @@ class PostgresBudget:
                         self._ensure_row(connection)
                         row = _fetch(connection, sql, params)
                 except psycopg2.Error as error:
-                    lost = bool(connection.closed)  # the server restarted: connect again once
-                    if lost:
-                        self._connection = None
-                    if not lost or attempt == 2:
+                    if not connection.closed or attempt == 2:
                         raise unavailable(self.url, error) from None
-                    continue
-                if row is None:
-                    raise BudgetUnavailable(
-                        f"the call budget at {where(self.url)} lost its row while in use"
-                    )
-                return row
+                    continue  # the closed connection leaves the pool
+            if row is None:
+                raise BudgetUnavailable(
+                    f"the call budget at {where(self.url)} lost its row while in use"
+                )
+            return row
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection of the pool for one statement: an idle one, a new one (made with the
+        table and the row) while fewer than POOL_SIZE are open, else the next one freed."""
+        with self._pool:
+            if self._pid != os.getpid():
+                # A forked child must not share its parent's connections, nor close them:
+                # closing would end the parent's sessions.
+                _INHERITED.extend(self._idle)
+                self._idle, self._open, self._pid = [], 0, os.getpid()
+            while not self._idle and self._open >= POOL_SIZE:
+                self._pool.wait()
+            connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                self._open += 1
+        try:
+            if connection is None:
+                connection = self._new_connection()
+            yield connection
+        finally:
+            with self._pool:
+                if connection is None or connection.closed:
+                    self._open -= 1
+                else:
+                    self._idle.append(connection)
+                self._pool.notify()
+
+    def _new_connection(self) -> Connection:
+        connection = connect(self.url)
+        try:
+            self._ensure_row(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def _window_s(self) -> timedelta:
         """The window: :data:`WINDOW_S` + :data:`MIN_HEADROOM_S` + ``LAG_FACTOR`` x the recent
@@ -308,29 +345,14 @@ class PostgresBudget:
         return timedelta(seconds=WINDOW_S + MIN_HEADROOM_S + extra)
 
     def _current_lag(self) -> float:
-        age = time.monotonic() - self._lag_at
-        return self._lag * math.pow(0.5, age / LAG_HALF_LIFE_S)
+        peak, at = self._lag
+        return peak * math.pow(0.5, (time.monotonic() - at) / LAG_HALF_LIFE_S)
 
     def _note_lag(self, seconds: float) -> None:
-        """A round trip, or how late a sleep ended: the peak if above the decayed one."""
+        """A round trip, or how late a sleep ended: the peak if above the decayed one. (Two
+        threads noting at once may lose one of the two: a lag a moment too small.)"""
         if seconds > self._current_lag():
-            self._lag, self._lag_at = seconds, time.monotonic()
-
-    def _connected(self) -> Connection:
-        """This process's connection, made (with the table and the row) on first use."""
-        if self._pid != os.getpid():  # a forked child must not share its parent's connection
-            if self._connection is not None:  # nor close it: that would end the parent's session
-                _INHERITED.append(self._connection)
-            self._connection, self._pid = None, os.getpid()
-        if self._connection is None or self._connection.closed:
-            connection = connect(self.url)
-            try:
-                self._ensure_row(connection)
-            except BaseException:
-                connection.close()
-                raise
-            self._connection = connection
-        return self._connection
+            self._lag = (seconds, time.monotonic())
 
     def _ensure_row(self, connection: Connection) -> None:
         """The row for this client_id (and the table first, if missing), at our rate."""

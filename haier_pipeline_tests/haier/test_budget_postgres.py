@@ -275,13 +275,24 @@ def test_a_forked_child_connects_anew_and_leaves_its_parents_session_alone(
 ) -> None:
     budget = PostgresBudget(budget_url, CLIENT, 100)
     budget.acquire()
-    connection = budget._connection
-    assert connection is not None
+    [connection] = budget._idle
     session = connection.get_backend_pid()
     child = multiprocessing.get_context("fork").Process(target=_acquire_in_child, args=(budget,))
     child.start()
     child.join(timeout=60)
     assert child.exitcode == 0
     budget.acquire()
-    assert budget._connection is connection and connection.get_backend_pid() == session
+    assert budget._idle == [connection] and connection.get_backend_pid() == session
     assert _query(budget_url, "SELECT cardinality(sends) FROM haier_call_budget") == [(3,)]
+
+
+def test_threads_share_a_few_connections(budget_url: str) -> None:
+    budget = PostgresBudget(budget_url, CLIENT, 500)
+    _in_threads(lambda: [budget.acquire() for _ in range(10)], 16)
+    [(sessions,)] = _query(
+        budget_url,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE application_name = 'haier-pipeline call budget'",
+    )
+    assert 1 < sessions <= budget_postgres.POOL_SIZE
+    assert len(budget._idle) == sessions
