@@ -254,7 +254,10 @@ class PostgresBudget:
         self._idle: list[Connection] = []
         self._open = 0  # connections made and not closed: idle or in use
         self._pid = os.getpid()
-        self._lag = (0.0, 0.0)  # the recent peak lag, and when: see _window_s
+        # The recent peak lag, and when (see _window_s). A process starts as if it had just
+        # seen the largest: its first seconds (imports, connections, threads starting) are
+        # the busiest, and nothing is measured yet. Halving every 2 s, it costs about 0.3 s.
+        self._lag = (MAX_LAG_HEADROOM_S / LAG_FACTOR, time.monotonic())
 
     def acquire(self, priority: Priority = Priority.BULK) -> None:
         if priority is Priority.ORDER:
