@@ -28,7 +28,7 @@ locked), so hosts' clocks never meet: the statement returns how long to sleep, n
 ``timestamptz`` (whole microseconds) and the interval is rounded up to whole microseconds,
 so ``next_slot - k * interval`` is exactly the slot a bulk caller holds and a claim matches
 it by equality. The row is keyed by the same hash of the client_id as the file budget's name
-(:func:`~.budget.client_key`); the id itself is written nowhere.
+(:func:`client_key`); the id itself is written nowhere.
 
 **Concurrency.** The reserve is one ``UPDATE`` whose new value is computed from the row
 itself, so Postgres re-evaluates it on the newest row when two collide. The claim and the send
