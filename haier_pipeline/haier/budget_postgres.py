@@ -106,8 +106,9 @@ LAG_FACTOR = 2.0
 MAX_LAG_HEADROOM_S = 0.1
 LAG_HALF_LIFE_S = 2.0
 """The window's headroom grows by ``LAG_FACTOR`` times this process's recent lag (at most
-``MAX_LAG_HEADROOM_S``): the longest recent round trip to the database or late wake from a
-sleep, a peak that halves every ``LAG_HALF_LIFE_S``. See :meth:`PostgresBudget._window_s`."""
+``MAX_LAG_HEADROOM_S``): the longest recent wait between a send's stamp and its answer, or
+late wake from a sleep, a peak that halves every ``LAG_HALF_LIFE_S``. See
+:meth:`PostgresBudget._window_s`."""
 POOL_SIZE = 4
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 10
@@ -222,7 +223,8 @@ RETURNING o.outcome,
           CASE WHEN o.displaced THEN o.next_slot END AS slot,
           CASE WHEN o.displaced THEN extract(epoch FROM o.next_slot - o.now)::float8
                WHEN o.outcome = 'wait' THEN extract(epoch FROM o.wait)::float8
-               ELSE 0.0 END AS delay"""
+               ELSE 0.0 END AS delay,
+          extract(epoch FROM o.now - statement_timestamp())::float8 AS before_stamp"""
 
 
 class PostgresBudget:
@@ -254,6 +256,7 @@ class PostgresBudget:
         self._idle: list[Connection] = []
         self._open = 0  # connections made and not closed: idle or in use
         self._pid = os.getpid()
+        self._timing = threading.local()  # round_trip: this thread's last statement's
         # The recent peak lag, and when (see _window_s). A process starts as if it had just
         # seen the largest: its first seconds (imports, connections, threads starting) are
         # the busiest, and nothing is measured yet. Halving every 2 s, it costs about 0.3 s.
@@ -267,26 +270,28 @@ class PostgresBudget:
             checked, delay = self._statement(RESERVE)
         while True:
             late = _sleep(delay)
-            outcome, slot, delay = self._statement(SEND, late=late, slot=checked)
+            outcome, slot, delay, before_stamp = self._statement(SEND, slot=checked)
+            # After its stamp, the send still waits for the answer to travel back: the round
+            # trip less what the server spent before the stamp (the wait for the row's lock).
+            self._note_lag(max(late, self._timing.round_trip - before_stamp))
             if outcome == "sent":
                 return
             if outcome == "displaced":  # an order took the slot; this is the one at the end
                 checked = slot
 
-    def _statement(self, sql: str, late: float = 0.0, **extra: Any) -> Any:
+    def _statement(self, sql: str, **extra: Any) -> Any:
         """One statement on the row; its one result row. A missing row (deleted by hand, or
         the rate changed) is made again, or the other rate refused, by :meth:`_ensure_row`.
         A connection lost (the server restarted) is made again once."""
         import psycopg2
 
-        self._note_lag(late)
         for attempt in (1, 2):
             with self._connection() as connection:
                 try:
                     params = self._params | {"window_s": self._window_s()} | extra
                     started = time.monotonic()
                     row = _fetch(connection, sql, params)
-                    self._note_lag(time.monotonic() - started)
+                    self._timing.round_trip = time.monotonic() - started
                     if row is None:
                         self._ensure_row(connection)
                         row = _fetch(connection, sql, params)
@@ -339,9 +344,10 @@ class PostgresBudget:
 
     def _window_s(self) -> timedelta:
         """The window: :data:`WINDOW_S` + :data:`MIN_HEADROOM_S` + ``LAG_FACTOR`` x the recent
-        lag. A send is stamped inside the statement and made after its answer arrives, so a
-        caller whose round trip took L seconds sends up to L after its stamp, and on a CPU so
-        busy that callers wake late, the calls reach the gateway later still, in bunches;
+        lag. A send is stamped inside the statement and made after its answer arrives: L
+        seconds after the stamp, L being the round trip less the wait for the row's lock (which
+        comes before the stamp). On a CPU so busy that callers wake late, calls reach the
+        gateway later still, in bunches;
         widening the window by the lag keeps the calls of any one second at the gateway within
         the rate. On an idle machine the lag is about a millisecond; on a loaded one, tens."""
         extra = min(LAG_FACTOR * self._current_lag(), MAX_LAG_HEADROOM_S)
@@ -352,7 +358,8 @@ class PostgresBudget:
         return peak * math.pow(0.5, (time.monotonic() - at) / LAG_HALF_LIFE_S)
 
     def _note_lag(self, seconds: float) -> None:
-        """A round trip, or how late a sleep ended: the peak if above the decayed one. (Two
+        """How long a send waited after its stamp, or how late a sleep ended: the peak if
+        above the decayed one. (Two
         threads noting at once may lose one of the two: a lag a moment too small.)"""
         if seconds > self._current_lag():
             self._lag = (seconds, time.monotonic())

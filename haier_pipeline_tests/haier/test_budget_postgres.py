@@ -142,7 +142,7 @@ def test_a_bulk_caller_whose_slot_an_order_took_waits_for_a_new_one(budget_url: 
     reserved, _ = budget._statement(RESERVE)  # one interval (50 ms) ahead
     taken, _ = budget._statement(CLAIM)
     assert taken == reserved
-    outcome, slot, delay = budget._statement(budget_postgres.SEND, slot=reserved)
+    outcome, slot, delay, _ = budget._statement(budget_postgres.SEND, slot=reserved)
     assert outcome == "displaced"
     assert slot == reserved + budget.step  # the end of the timeline
     assert 0 < delay <= 0.15
@@ -179,7 +179,7 @@ def test_callers_that_woke_late_never_make_a_second_hold_more_than_the_rate(
     time.sleep(late[-1][1] + 0.05)  # ten callers stalled past their slots...
     sent: list[float] = []
     for slot, _ in late:  # ...send at once,
-        outcome, _, _ = budget._statement(budget_postgres.SEND, slot=slot)
+        outcome, *_ = budget._statement(budget_postgres.SEND, slot=slot)
         assert outcome == "sent"
         sent.append(time.monotonic())
     for _ in range(20):  # and the next callers, on time, must not add to that second.
