@@ -20,11 +20,12 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 USAGE = (
-    "usage: haier-pipeline {sandbox|callbacks|demo|purge-accounts} [options]\n"
+    "usage: haier-pipeline {sandbox|callbacks|demo|purge-accounts|budget} [options]\n"
     "  sandbox         run the local emulator of the Haier APIs (see --help)\n"
     "  callbacks       run the receiver for Haier's order callbacks (see --help)\n"
     "  demo            run catalog_sync end to end against a bundled sandbox\n"
-    "  purge-accounts  list (--yes: delete) catalog rows of accounts no longer configured"
+    "  purge-accounts  list (--yes: delete) catalog rows of accounts no longer configured\n"
+    "  budget init     create the call budget's table in the database at HAIER_BUDGET_URL"
 )
 HELP_FLAGS = frozenset({"-h", "--help", "help"})
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "callbacks": _callbacks,
         "demo": _demo,
         "purge-accounts": _purge_accounts,
+        "budget": _budget,
     }
     if args and args[0] in HELP_FLAGS:
         print(USAGE)
@@ -58,6 +60,32 @@ def _callbacks(argv: list[str]) -> int:
     from haier_pipeline.callbacks.receiver import main as callbacks_main
 
     return callbacks_main(argv)
+
+
+def _budget(argv: list[str]) -> int:
+    """Create the shared call budget's table before any run needs it (runs also create it at
+    their first call, which needs the CREATE privilege then)."""
+    parser = argparse.ArgumentParser(prog="haier-pipeline budget", description=_budget.__doc__)
+    parser.add_argument("action", choices=["init"])
+    parser.parse_args(argv)
+
+    from haier_pipeline.environment import HAIER_BUDGET_URL, SettingError
+    from haier_pipeline.haier.budget import BudgetUnavailable
+    from haier_pipeline.haier.budget_postgres import TABLE, init_table, where
+
+    try:
+        url = HAIER_BUDGET_URL.value(HAIER_BUDGET_URL.text())
+        if not url:
+            raise SettingError(
+                f"{HAIER_BUDGET_URL.name} is not set; set it to the budget's database "
+                "(postgresql://user@host:port/db) first"
+            )
+        init_table(url)
+    except (SettingError, BudgetUnavailable) as problem:
+        print(f"haier-pipeline budget init: {problem}", file=sys.stderr)
+        return 2
+    print(f"table {TABLE} is ready in the database at {where(url)}")
+    return 0
 
 
 def _demo(argv: list[str]) -> int:

@@ -143,6 +143,17 @@ def url(value: str) -> str:
     return value
 
 
+def postgres_url(value: str) -> str:
+    """A ``postgresql://user[:password]@host:port/db`` URL, or empty (unset)."""
+    value = value.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise ValueError("is not a postgresql://user@host:port/database URL")
+    return value
+
+
 def bounded_number(
     low: float, high: float, unit: str, *, low_allowed: bool = False
 ) -> Callable[[str], float]:
@@ -411,4 +422,11 @@ HAIER_ALERT_SECRET = Variable(
 )
 HAIER_UI_URL = Variable(
     "HAIER_UI_URL", url, "the Dagster UI's address, for links to runs in alerts (unset: no links)"
+)
+HAIER_BUDGET_URL = Variable(
+    "HAIER_BUDGET_URL",
+    postgres_url,
+    "the PostgreSQL database of the call budget every machine shares (unset: the files in "
+    "HAIER_BUDGET_DIR, for one machine)",
+    secret=True,
 )

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,7 +110,7 @@ def postgres_cluster(database: str = "haier") -> Iterator[PostgresCluster]:
         os.chown(password_file, owner.pw_uid, owner.pw_gid)
     cluster_dir = data / "cluster"
     port = free_port()
-    run = {"check": True, "capture_output": True, "timeout": 120}
+    run: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 120}
     subprocess.run(
         _as_owner([str(bin_dir / "initdb"), "-D", str(cluster_dir), "-U", user,
                    "--auth-local=trust", "--auth-host=scram-sha-256",

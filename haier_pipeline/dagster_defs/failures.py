@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from dagster import Failure
 
+from haier_pipeline.haier.budget import BudgetUnavailable
 from haier_pipeline.haier.errors import HaierError, remedy, short_reason
 from haier_pipeline.storage.warehouse import StorageError
 
@@ -30,10 +31,11 @@ def failure(what: str, error: BaseException) -> Failure:
 
 @contextlib.contextmanager
 def user_errors(what: str) -> Iterator[None]:
-    """Errors of Haier or of the DuckDB files become a Failure of one line; bugs stay bugs."""
+    """Errors of Haier, of the DuckDB files or of the call budget become a Failure of one
+    line; bugs stay bugs."""
     try:
         yield
-    except StorageError as error:
+    except (StorageError, BudgetUnavailable) as error:
         raise Failure(description=f"{what}: {error}", allow_retries=False) from None
     except HaierError as error:
         raise failure(what, error) from (None if remedy(error) else error)

@@ -345,7 +345,14 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def budget_for(client_id: str, calls_per_second: float) -> CallBudget:
-    """The machine-wide budget of this client_id (one object per process, made on first use)."""
+    """The machine-wide budget of this client_id (one object per process, made on first use);
+    with HAIER_BUDGET_URL set, the budget every machine shares in PostgreSQL instead."""
+    # Imported here: that module imports this one.
+    from haier_pipeline.haier.budget_postgres import budget_url, postgres_budget_for
+
+    url = budget_url()
+    if url:
+        return postgres_budget_for(url, client_id, calls_per_second)
     path = budget_file(budget_dir(), client_id)
     key = (path, calls_per_second)
     with _REGISTRY_LOCK:

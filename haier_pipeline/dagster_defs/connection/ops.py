@@ -9,6 +9,7 @@ from pydantic import Field
 
 from haier_pipeline import environment as env
 from haier_pipeline.accounts import Account
+from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import AccountsResource, HaierApiResource, YlhResource
 from haier_pipeline.haier import connection
 from haier_pipeline.haier.connection import Probe
@@ -42,11 +43,12 @@ def probe_credentials(
     the run's metadata. With an accounts file each row names its account."""
     accounts = haier_accounts.accounts()
     probes: list[Probe] = []
-    for account in accounts:
-        found = _account_probes(config, haier, account)
-        if not account.from_environment:
-            found = [_of_account(p, account) for p in found]
-        probes += found
+    with user_errors("check_connection"):  # e.g. a call budget that cannot be used
+        for account in accounts:
+            found = _account_probes(config, haier, account)
+            if not account.from_environment:
+                found = [_of_account(p, account) for p in found]
+            probes += found
     # a secret variable an account names but that is not set: that account cannot work
     unset = [problem for account in accounts for problem in account.unset_secrets()]
     line = " ".join([connection.summary(probes), *unset])
