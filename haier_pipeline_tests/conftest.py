@@ -10,6 +10,7 @@ import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.definitions import build_defs
+from haier_pipeline.haier import budget
 from haier_pipeline.sandbox import SandboxServer
 
 
@@ -33,16 +34,22 @@ class Pipeline:
             return con.execute(sql, list(params)).fetchall()
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _own_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """This session's call budgets (HAIER_BUDGET_DIR), also for the processes it starts.
+    """This test's call budgets (HAIER_BUDGET_DIR), also for the processes it starts.
 
-    Every sandbox has the same client_ids, so test runs in parallel on one machine would
-    otherwise pace each other through the shared budget files.
+    Every sandbox has the same client_ids, so tests (and test runs in parallel on one machine)
+    would otherwise pace each other through the shared budget files, and a test at another
+    rate limit would be refused (a budget file keeps one rate). The budgets this test opened
+    are closed after it, so a long run does not collect open files.
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HAIER_BUDGET_DIR", str(tmp_path_factory.mktemp("budget")))
         yield
+    with budget._REGISTRY_LOCK:
+        for opened in budget._REGISTRY.values():
+            opened.close()
+        budget._REGISTRY.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ The budget across processes (the point of it) is tested in test_budget_processes
 from __future__ import annotations
 
 import bisect
-import struct
+import functools
+import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,9 +26,19 @@ from haier_pipeline.haier.budget import (
     current_priority,
     serving_orders,
 )
+from haier_pipeline.haier.budget_store import Header, write_header
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline_tests.haier.stub import FAST_RETRY, StubServer, ok, ylh_settings
 from haier_pipeline_tests.haier.test_ylh import CREATE, ORDER, path
+
+
+def write_stored(path: Path, header: Header) -> None:
+    """Put ``header`` into the budget file at ``path`` as a process of the budget would."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        write_header(fd, header)
+    finally:
+        os.close(fd)
 
 
 def _acquire_from_threads(budget: FileBudget, calls: int, threads: int) -> list[float]:
@@ -154,9 +166,10 @@ def test_the_file_is_named_by_a_hash_of_the_client_id(tmp_path: Path) -> None:
 def test_state_from_an_earlier_boot_is_started_afresh(tmp_path: Path) -> None:
     path = tmp_path / "b"
     FileBudget(path, 10).acquire()
-    # Another boot's clock: its next free slot lies an hour ahead of ours.
-    stale = struct.pack("<8s16sdII", b"HBUDGET2", b"\x01" * 16, time.monotonic() + 3600, 0, 0)
-    path.write_bytes(stale + bytes(path.stat().st_size - len(stale)))
+    # Another boot's clock, used two minutes ago: its next free slot lies an hour ahead of ours.
+    stale = Header(boot=b"\x01" * 16, rate=10, used_at=time.time() - 120)
+    stale.next_slot = time.monotonic() + 3600
+    write_stored(path, stale)
     waiter = threading.Thread(target=FileBudget(path, 10).acquire, daemon=True)
     waiter.start()
     waiter.join(timeout=10)
@@ -172,7 +185,7 @@ def test_an_unwritable_folder_names_the_setting(tmp_path: Path) -> None:
 
 def test_the_default_folder_is_in_the_temp_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HAIER_BUDGET_DIR", raising=False)
-    assert budget_module.budget_dir() == budget_module.DEFAULT_BUDGET_DIR
+    assert budget_module.budget_dir() == Path(tempfile.gettempdir()) / f"haier-budget-{os.geteuid()}"
 
 
 def test_pushes_and_their_token_go_first_other_ylh_calls_wait(
@@ -202,8 +215,8 @@ def test_callers_that_woke_late_never_make_a_second_hold_more_than_the_rate(
     late = [budget._update(budget._reserve) for _ in range(10)]
     time.sleep(late[-1] - time.monotonic() + 0.05)
     sent: list[float] = []
-    for _ in range(10):  # ...send all at once,
-        budget._update(budget._send)
+    for slot in late:  # ...send all at once,
+        budget._update(functools.partial(budget._send, slot))
         sent.append(time.monotonic())
     for _ in range(20):  # and the next callers, on time, must not add to that second.
         budget.acquire()
