@@ -170,7 +170,11 @@ class FileBudget:
         self._told = False
         with self._mutex:
             self._open()
-        self._update(lambda state: None)  # refused now, not at the first call, when it must be
+        try:
+            self._update(lambda state: None)  # refused now, not at the first call, if it must be
+        except BaseException:
+            self.close()
+            raise
 
     def acquire(self, priority: Priority = Priority.BULK) -> None:
         if priority is Priority.ORDER:

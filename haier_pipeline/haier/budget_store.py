@@ -123,7 +123,8 @@ def _open_folder(folder: Path) -> int:
             folder.mkdir(mode=0o700)
         fd = os.open(folder, _DIR_FLAGS)
     except OSError as error:
-        why = "it is a symbolic link" if error.errno == errno.ELOOP else error.strerror
+        link = error.errno in (errno.ELOOP, errno.ENOTDIR) and folder.is_symlink()
+        why = "it is a symbolic link" if link else error.strerror
         raise BudgetUnavailable(
             f"cannot use the Haier call budget folder {folder} ({why}); set "
             f"{BUDGET_DIR_VARIABLE} to a folder of your own (it is made 0700 if missing)"
@@ -196,6 +197,8 @@ class Header:
 
 def read_header(fd: int) -> Header:
     """The header as stored (unchecked); Shrunk when the file is shorter than its layout."""
+    if os.fstat(fd).st_size < FILE_SIZE:
+        raise Shrunk()
     data = _read(fd, 0, RING_AT)
     magic, boot, rate, used_at, next_slot, lag, lag_at, count, head = _HEADER.unpack_from(data)
     claims = list(struct.unpack_from(f"<{min(count, MAX_CLAIMS)}d", data, _CLAIMS_AT))
