@@ -313,6 +313,9 @@ class FileBudget:
         return _impossible(header, now, self.interval)
 
     def _fresh(self, problem: str, rebuild: bool = False) -> _State:
+        """A new state. Unless the file was simply new or unused (``problem`` is ""), callers
+        may still hold slots of the lost timeline: the ring then says ``rate`` calls went just
+        now, so nothing goes for a second and the lost state cannot become a burst."""
         if rebuild:
             store.reserve(self._fd, self.path)
         if problem and not self._told:
@@ -322,7 +325,7 @@ class FileBudget:
                 self.path,
                 problem,
             )
-        store.clear_ring(self._fd)
+        store.fill_ring(self._fd, time.monotonic() if problem else 0.0)
         return _State(self._fd, Header())
 
     def _other_machine(self, age: float) -> str:

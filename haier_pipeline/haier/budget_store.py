@@ -230,8 +230,9 @@ def write_sent(fd: int, index: int, moment: float) -> None:
     os.pwrite(fd, _TIME.pack(moment), RING_AT + index * _TIME.size)
 
 
-def clear_ring(fd: int) -> None:
-    os.pwrite(fd, bytes(FILE_SIZE - RING_AT), RING_AT)
+def fill_ring(fd: int, moment: float) -> None:
+    """Every remembered send at ``moment`` (0.0: none remembered)."""
+    os.pwrite(fd, _TIME.pack(moment) * MAX_WINDOW, RING_AT)
 
 
 def all_finite(numbers: tuple[float, ...]) -> bool:

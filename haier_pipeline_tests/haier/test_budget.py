@@ -19,6 +19,9 @@ from haier_pipeline.environment import HAIER_RATE_LIMIT, SettingError
 from haier_pipeline.haier import budget as budget_module
 from haier_pipeline.haier import endpoints
 from haier_pipeline.haier.budget import (
+    LAG_FACTOR,
+    LAG_HALF_LIFE_S,
+    MIN_HEADROOM_S,
     QUIET_S,
     BudgetUnavailable,
     FileBudget,
@@ -343,11 +346,16 @@ def test_a_file_used_by_another_machine_within_a_minute_is_refused(tmp_path: Pat
 def test_the_headroom_is_small_while_callers_wake_on_time_and_grows_when_late(
     tmp_path: Path,
 ) -> None:
-    budget = FileBudget(tmp_path / "b", 20)
-    for _ in range(5):
-        budget.acquire()
-    assert budget.headroom_s() < 0.02
+    path = tmp_path / "b"
+    budget = FileBudget(path, 20)
+    write_stored(path, _stored(path, rate=20, lag=0.0, lag_at=time.monotonic()))
+    assert budget.headroom_s() == pytest.approx(MIN_HEADROOM_S)
     slot = budget._update(budget._reserve)
     time.sleep(slot - time.monotonic() + 0.04)  # a caller 40 ms late, as on a busy CPU
     budget._update(functools.partial(budget._use, slot))
-    assert budget.headroom_s() >= 0.08
+    assert budget.headroom_s() >= MIN_HEADROOM_S + LAG_FACTOR * 0.04 * 0.9
+    # The peak halves every LAG_HALF_LIFE_S: four half-lives later, a sixteenth is left.
+    long_ago = time.monotonic() - 4 * LAG_HALF_LIFE_S
+    write_stored(path, _stored(path, rate=20, lag=0.04, lag_at=long_ago))
+    expected = MIN_HEADROOM_S + LAG_FACTOR * 0.04 / 16
+    assert budget.headroom_s() == pytest.approx(expected, rel=0.01)

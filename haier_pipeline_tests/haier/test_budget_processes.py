@@ -14,14 +14,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from haier_pipeline.haier.budget import budget_dir, budget_file
+from haier_pipeline.haier.budget_store import FILE_SIZE
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.sandbox.auth import SandboxAccount
+from haier_pipeline_tests.haier import machines
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120  # a worker that does not finish by then has hung: fail, never hang the suite
@@ -30,11 +34,13 @@ WAIT_S = 120  # a worker that does not finish by then has hung: fail, never hang
 class Worker:
     """One budget_worker process; its output lines are read as it goes."""
 
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: dict[str, Any], machine: machines.Machine | None = None) -> None:
+        argv = [sys.executable, "-m", "haier_pipeline_tests.haier.budget_worker"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "haier_pipeline_tests.haier.budget_worker"],
+            machine.command(argv) if machine else argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             cwd=ROOT,
             env=os.environ,
@@ -55,9 +61,15 @@ class Worker:
 
     def finish(self) -> list[tuple[float, float]]:
         """Wait for the end; (start, end) of every call it made, in order of ending."""
-        output, _ = self.process.communicate(timeout=WAIT_S)
-        assert self.process.returncode == 0, f"worker exited with {self.process.returncode}"
+        output, errors = self.process.communicate(timeout=WAIT_S)
+        code = self.process.returncode
+        assert code == 0, f"worker exited with {code}: {errors}"
         return self._calls(output)
+
+    def refused(self) -> tuple[int, str]:
+        """Wait for the end of a worker expected to fail: its exit code and its stderr."""
+        _, errors = self.process.communicate(timeout=WAIT_S)
+        return self.process.returncode, errors
 
     def kill(self) -> list[tuple[float, float]]:
         """kill -9; the calls it had finished by then."""
@@ -72,9 +84,15 @@ class Worker:
 
 
 def calls_job(
-    sandbox: SandboxServer, calls: int, threads: int, priority: str = "bulk"
+    sandbox: SandboxServer,
+    calls: int,
+    threads: int,
+    priority: str = "bulk",
+    rate_limit: float | None = None,
 ) -> dict[str, Any]:
     settings = dataclasses.asdict(sandbox.jsh_settings())
+    if rate_limit is not None:
+        settings["rate_limit"] = rate_limit
     return {
         "mode": "calls",
         "settings": settings,
@@ -156,3 +174,56 @@ def test_a_process_killed_while_holding_the_lock_does_not_block_the_budget(
     holder.kill()
     after = Worker(calls_job(limited, calls=30, threads=4)).finish()
     assert len(after) == 30
+
+
+def _budget_path(sandbox: SandboxServer) -> Path:
+    return budget_file(budget_dir(), sandbox.account.client_id)
+
+
+def test_truncating_the_file_during_a_run_never_kills_the_processes(
+    limited: SandboxServer,
+) -> None:
+    workers = [Worker(calls_job(limited, calls=60, threads=8)) for _ in range(2)]
+    for worker in workers:
+        worker.wait_started()
+    path = _budget_path(limited)
+    for size in (0, 100, 0, 4000, 0):
+        os.truncate(path, size)  # truncate(1) takes no lock: at any moment of any call
+        time.sleep(0.2)
+    done = [worker.finish() for worker in workers]  # exit code 0: no Bus error (rc 135)
+    assert [len(calls) for calls in done] == [60, 60]
+    assert path.stat().st_size == FILE_SIZE
+    assert limited.stats()["sent_429"] == 0
+
+
+def test_a_process_at_another_rate_on_the_same_client_id_is_refused_with_one_line(
+    limited: SandboxServer,
+) -> None:
+    running = Worker(calls_job(limited, calls=0, threads=2))
+    running.wait_started()
+    other = Worker(calls_job(limited, calls=5, threads=1, rate_limit=100))
+    code, errors = other.refused()
+    running.kill()
+    assert code == 3
+    assert errors.count("\n") == 1
+    assert "in use at 30 calls/s" in errors and "asks for 100 calls/s" in errors
+
+
+def test_two_machines_sharing_one_budget_folder_the_second_is_refused(
+    limited: SandboxServer, tmp_path: Path
+) -> None:
+    problem = machines.unavailable()
+    if problem:
+        pytest.skip(problem)
+    first, second = machines.Machine(tmp_path / "a"), machines.Machine(tmp_path / "b")
+    running = Worker(calls_job(limited, calls=0, threads=4), machine=first)
+    running.wait_started()
+    code, errors = Worker(calls_job(limited, calls=5, threads=4), machine=second).refused()
+    code_after, _ = Worker(calls_job(limited, calls=5, threads=4), machine=second).refused()
+    running.kill()
+    assert code == 3, errors
+    assert errors.count("\n") == 1
+    assert "another machine" in errors and "HAIER_BUDGET_URL" in errors
+    assert code_after == 3  # refused every time, never a budget of its own
+    stats = limited.stats()
+    assert stats["busiest_second"][limited.account.client_id] <= 30
