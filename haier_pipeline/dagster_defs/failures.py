@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from dagster import Failure
 
+from haier_pipeline.haier.budget import BudgetUnavailable
 from haier_pipeline.haier.errors import HaierError, remedy, short_reason
 from haier_pipeline.storage.warehouse import StorageError
 
@@ -37,3 +38,17 @@ def user_errors(what: str) -> Iterator[None]:
         raise Failure(description=f"{what}: {error}", allow_retries=False) from None
     except HaierError as error:
         raise failure(what, error) from (None if remedy(error) else error)
+
+
+class BudgetRefused(Failure):
+    """The call budget refuses every call of the run: no account can be probed or synced."""
+
+
+@contextlib.contextmanager
+def budget_refusals() -> Iterator[None]:
+    """A call budget that refuses (an unsafe folder, another rate or another machine on its
+    client_id) fails the run in its one line: the operator's to fix, no retry helps."""
+    try:
+        yield
+    except BudgetUnavailable as refusal:
+        raise BudgetRefused(description=str(refusal), allow_retries=False) from None

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from haier_pipeline import environment as env
 from haier_pipeline.accounts import Account
+from haier_pipeline.dagster_defs.failures import BudgetRefused
 from haier_pipeline.dagster_defs.resources import AccountsResource, HaierApiResource, YlhResource
 from haier_pipeline.haier import connection
 from haier_pipeline.haier.connection import Probe
@@ -79,6 +80,8 @@ def _account_probes(
     try:
         with haier.client(account) as jsh:
             probes = connection.check_jsh(jsh, product, county)
+    except BudgetRefused:  # no call can go for any account: the run stops with its line
+        raise
     except Failure as unusable:  # this account's settings: reported, the others still probed
         detail = unusable.description or ""
         probes = [Probe(connection.JSH_TOKEN, connection.NOT_CHECKED, detail=detail)]
