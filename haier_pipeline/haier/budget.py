@@ -104,8 +104,9 @@ QUIET_S = 60.0
 """A file unused this long is started afresh: its rate, its machine and its times no longer
 matter. Used more recently from another machine (another boot id), it is refused."""
 MAX_AHEAD = 1024
-"""The next free slot lies at most this many intervals ahead: one per waiting thread of every
-process (a sync waits with 32). Further is corruption (10 s at 100/s)."""
+"""The next free slot lies at most this many intervals ahead (and at most a second at rates
+above 1,024/s): one per waiting thread of every process (a sync waits with 32). Further is
+corruption (10 s at 100/s)."""
 MIN_HEADROOM_S = 0.002
 LAG_FACTOR = 2.0
 MAX_HEADROOM_S = 0.1
@@ -359,9 +360,9 @@ def _impossible(header: Header, now: float, interval: float) -> str | None:
         return "holds a value that is not a finite number"
     if header.count > MAX_CLAIMS or header.head >= MAX_WINDOW:
         return "holds a count out of range"
-    if header.next_slot - now > MAX_AHEAD * interval:
+    if header.next_slot - now > max(MAX_AHEAD * interval, 1.0):
         return f"has its next free slot {header.next_slot - now:,.0f} s ahead"
-    if any(claimed > header.next_slot for claimed in header.claims):
+    if max(header.claims, default=0.0) > header.next_slot:
         return "has an order claim beyond its next free slot"
     if not 0.0 <= header.lag <= MAX_LAG_S or header.lag_at > now:
         return "holds a lateness that cannot be"
