@@ -31,24 +31,11 @@ def failure(what: str, error: BaseException) -> Failure:
 
 @contextlib.contextmanager
 def user_errors(what: str) -> Iterator[None]:
-    """Errors of Haier or of the DuckDB files become a Failure of one line; bugs stay bugs."""
+    """Errors of Haier, of the DuckDB files or of the call budget become a Failure of one
+    line; bugs stay bugs."""
     try:
         yield
-    except StorageError as error:
+    except (StorageError, BudgetUnavailable) as error:
         raise Failure(description=f"{what}: {error}", allow_retries=False) from None
     except HaierError as error:
         raise failure(what, error) from (None if remedy(error) else error)
-
-
-class BudgetRefused(Failure):
-    """The call budget refuses every call of the run: no account can be probed or synced."""
-
-
-@contextlib.contextmanager
-def budget_refusals() -> Iterator[None]:
-    """A call budget that refuses (an unsafe folder, another rate or another machine on its
-    client_id) fails the run in its one line: the operator's to fix, no retry helps."""
-    try:
-        yield
-    except BudgetUnavailable as refusal:
-        raise BudgetRefused(description=str(refusal), allow_retries=False) from None

@@ -34,7 +34,6 @@ from haier_pipeline.accounts import (
     find_account,
     load_accounts,
 )
-from haier_pipeline.dagster_defs.failures import budget_refusals
 from haier_pipeline.environment import SettingError, Variable, missing_message
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.settings import JshSettings, YlhSettings
@@ -137,10 +136,7 @@ class HaierApiResource(EnvResource):
 
     @contextlib.contextmanager
     def client(self, account: Account | None = None) -> Iterator[JshClient]:
-        with (
-            budget_refusals(),
-            JshClient(self.settings(account), max_workers=self.max_workers) as client,
-        ):
+        with JshClient(self.settings(account), max_workers=self.max_workers) as client:
             yield client
 
 
@@ -266,7 +262,7 @@ class YlhResource(EnvResource):
 
     @contextlib.contextmanager
     def client(self, account: Account | None = None) -> Iterator[YlhClient]:
-        with budget_refusals(), YlhClient(self.settings(account)) as client:
+        with YlhClient(self.settings(account)) as client:
             yield client
 
 

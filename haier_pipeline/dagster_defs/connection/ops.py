@@ -9,7 +9,7 @@ from pydantic import Field
 
 from haier_pipeline import environment as env
 from haier_pipeline.accounts import Account
-from haier_pipeline.dagster_defs.failures import BudgetRefused
+from haier_pipeline.dagster_defs.failures import user_errors
 from haier_pipeline.dagster_defs.resources import AccountsResource, HaierApiResource, YlhResource
 from haier_pipeline.haier import connection
 from haier_pipeline.haier.connection import Probe
@@ -45,11 +45,12 @@ def probe_credentials(
     the run's metadata. With an accounts file each row names its account."""
     accounts = haier_accounts.accounts()
     probes: list[Probe] = []
-    for account in accounts:
-        found = _account_probes(config, haier, account)
-        if not account.from_environment:
-            found = [_of_account(p, account) for p in found]
-        probes += found
+    with user_errors("check_connection"):  # e.g. a call budget that cannot be used
+        for account in accounts:
+            found = _account_probes(config, haier, account)
+            if not account.from_environment:
+                found = [_of_account(p, account) for p in found]
+            probes += found
     line = connection.summary(probes)
     metadata: dict[str, Any] = {
         "credentials": MetadataValue.md(connection.table(probes)),
@@ -80,8 +81,6 @@ def _account_probes(
     try:
         with haier.client(account) as jsh:
             probes = connection.check_jsh(jsh, product, county)
-    except BudgetRefused:  # no call can go for any account: the run stops with its line
-        raise
     except Failure as unusable:  # this account's settings: reported, the others still probed
         detail = unusable.description or ""
         probes = [Probe(connection.JSH_TOKEN, connection.NOT_CHECKED, detail=detail)]
