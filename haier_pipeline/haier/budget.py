@@ -22,8 +22,8 @@ reaches the gateway some milliseconds after it is granted, and the gateway sees 
 those delays differ. A fixed headroom of 30 ms held four jobs at 40/s to 40-41 calls in a
 gateway second on the loaded 2-core machine (25 ms still gave 42), but cost 3 % of the pace
 everywhere (0.97 of the limit), idle machines included. The headroom is therefore adaptive:
-``2 ms + 2 x lag``, at most 100 ms, where ``lag`` is how late callers have lately been waking
-for their slots (the peak, halving every 2 s), measured by every caller when it takes its slot
+``2 ms + 3 x lag``, at most 150 ms, where ``lag`` is how late callers have lately been waking
+for their slots (the peak, halving every 10 s), measured by every caller when it takes its slot
 and shared through the file. Waking late and reaching the gateway late have one cause, a CPU
 busy elsewhere, so the headroom is large exactly when the delays are; on an idle machine it
 is a few milliseconds. Figures: the README's Speed section. (Stamping the ring when the
@@ -108,9 +108,9 @@ MAX_AHEAD = 1024
 above 1,024/s): one per waiting thread of every process (a sync waits with 32). Further is
 corruption (10 s at 100/s)."""
 MIN_HEADROOM_S = 0.002
-LAG_FACTOR = 2.0
-MAX_HEADROOM_S = 0.1
-LAG_HALF_LIFE_S = 2.0
+LAG_FACTOR = 3.0
+MAX_HEADROOM_S = 0.15
+LAG_HALF_LIFE_S = 10.0
 MAX_LAG_S = MAX_HEADROOM_S / LAG_FACTOR
 """The window's headroom: no more than ``rate`` calls go within ``1 s + headroom``, and the
 headroom is ``MIN_HEADROOM_S + LAG_FACTOR * lag``, at most ``MAX_HEADROOM_S``. ``lag`` is
