@@ -309,9 +309,10 @@ class FileBudget:
             return ""  # an earlier boot of this machine, or a machine gone for a minute
         if not recent:
             return ""  # unused for a minute: none of its times matter any more
-        if header.rate != self.rate:
+        problem = _impossible(header, now, self.interval)
+        if problem is None and header.rate != self.rate:
             raise BudgetUnavailable(self._other_rate(header.rate))
-        return _impossible(header, now, self.interval)
+        return problem
 
     def _fresh(self, problem: str, rebuild: bool = False) -> _State:
         """A new state. Unless the file was simply new or unused (``problem`` is ""), callers
@@ -358,6 +359,8 @@ def _impossible(header: Header, now: float, interval: float) -> str | None:
     """What in a header of this machine and rate cannot be right, or None."""
     if not store.all_finite(header.numbers()):
         return "holds a value that is not a finite number"
+    if not header.rate >= MIN_RATE_LIMIT:
+        return f"holds a rate of {header.rate:g} calls/s"
     if header.count > MAX_CLAIMS or header.head >= MAX_WINDOW:
         return "holds a count out of range"
     if header.next_slot - now > max(MAX_AHEAD * interval, 1.0):

@@ -262,8 +262,10 @@ def _stored(path: Path, **values: float) -> Header:
         {"lag": float("nan")},
         {"lag": 50.0},
         {"head": 5_000},
+        {"rate": float("nan")},
+        {"rate": 0.0},
     ],
-    ids=["1e6-s-ahead", "inf", "nan", "nan-lag", "huge-lag", "head"],
+    ids=["1e6-s-ahead", "inf", "nan", "nan-lag", "huge-lag", "head", "nan-rate", "zero-rate"],
 )
 def test_impossible_values_are_reset_and_logged_once(
     tmp_path: Path, values: dict[str, float], caplog: pytest.LogCaptureFixture
