@@ -10,6 +10,11 @@ folder) against the sandbox in its own process and reports, from the sandbox's o
 - the whole sync (sync_log, first start to tables published) against ``calls / limit``;
 - the busiest second at the gateway and the 429s.
 
+``--acquire-only SECONDS`` leaves out Dagster, HTTP and the sandbox: 32 threads of one process
+only acquire from the budget for that long; the grants' span against the floor shows what the
+budget itself costs when nothing else competes for the process (the busiest second then
+counts grants, not arrivals).
+
 ``--pythonpath DIR`` runs the job with the package found in DIR first (e.g. an older checkout,
 ``git archive <commit> | tar -x -C DIR``), to compare budgets on the same machine and load.
 """
@@ -17,12 +22,15 @@ folder) against the sandbox in its own process and reports, from the sandbox's o
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
 from catalog_sync import DAGSTER_YAML, JOB_COMMAND, _check, _sync_log
 from harness import (
+    PYTHON,
     SandboxProcess,
     counties,
     machine,
@@ -34,10 +42,56 @@ from harness import (
 
 from haier_pipeline.sandbox.auth import SandboxAccount
 
+ACQUIRE_ONLY = """
+import bisect, json, sys, tempfile, threading, time
+from pathlib import Path
+from haier_pipeline.haier.budget import FileBudget
+rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+with tempfile.TemporaryDirectory() as folder:
+    budget = FileBudget(Path(folder) / "b", rate)
+    grants, end = [], time.monotonic() + seconds
+    def worker():
+        while time.monotonic() < end:
+            budget.acquire()
+            grants.append(time.monotonic())
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+grants.sort()
+busiest = max(bisect.bisect_left(grants, t + 1.0) - i for i, t in enumerate(grants))
+print(json.dumps({"grants": len(grants), "span": grants[-1] - grants[0], "busiest": busiest}))
+"""
+
+
+def acquire_only(args: argparse.Namespace, started_on: str) -> int:
+    env = dict(os.environ) | ({"PYTHONPATH": args.pythonpath} if args.pythonpath else {})
+    command = [PYTHON, "-c", ACQUIRE_ONLY, f"{args.rate_limit:g}", f"{args.acquire_only:g}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    floor = (result["grants"] - 1) / args.rate_limit
+    rows = [
+        ["grants", result["grants"]],
+        ["span s (first to last grant)", round(result["span"], 2)],
+        ["floor s, (grants - 1) / limit", round(floor, 2)],
+        ["span efficiency (floor / span)", round(floor / result["span"], 4)],
+        ["busiest second of grants", result["busiest"]],
+    ]
+    code = f", package from {args.pythonpath}" if args.pythonpath else ""
+    print(
+        f"budget pace, acquisitions only: 32 threads for {args.acquire_only:g} s at "
+        f"{args.rate_limit:g}/s{code}; {started_on} at start"
+    )
+    print(markdown_table(("what", "value"), rows))
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started_on = machine()
+    if args.acquire_only:
+        return acquire_only(args, started_on)
     with (
         tempfile.TemporaryDirectory(prefix="haier-bench-pace-") as tmp,
         SandboxProcess(args.products, args.latency_ms, args.rate_limit) as sandbox,
@@ -84,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--latency-ms", type=float, default=30.0, help="sandbox latency per call (default 30)")
     add("--rate-limit", type=float, default=100.0, help="sandbox and client limit (default 100)")
     add("--pythonpath", default="", help="a folder whose haier_pipeline the job runs instead")
+    add("--acquire-only", type=float, default=0, help="seconds of acquisitions only (see above)")
     return parser
 
 

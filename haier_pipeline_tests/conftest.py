@@ -34,15 +34,23 @@ class Pipeline:
             return con.execute(sql, list(params)).fetchall()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This session's call budgets (HAIER_BUDGET_DIR), for what session fixtures start.
+
+    Every sandbox has the same client_ids, so test runs in parallel on one machine would
+    otherwise pace each other through the shared budget files.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HAIER_BUDGET_DIR", str(tmp_path_factory.mktemp("budget")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _own_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """This test's call budgets (HAIER_BUDGET_DIR), also for the processes it starts.
-
-    Every sandbox has the same client_ids, so tests (and test runs in parallel on one machine)
-    would otherwise pace each other through the shared budget files, and a test at another
-    rate limit would be refused (a budget file keeps one rate). The budgets this test opened
-    are closed after it, so a long run does not collect open files.
-    """
+    """This test's call budgets, also for the processes it starts: a budget file keeps one
+    rate, and tests use many. The budgets this test opened are closed after it, so a long
+    run does not collect open files."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HAIER_BUDGET_DIR", str(tmp_path_factory.mktemp("budget")))
         yield
