@@ -13,6 +13,10 @@ from haier_pipeline.definitions import build_defs
 from haier_pipeline.haier import budget
 from haier_pipeline.sandbox import SandboxServer
 
+PIPELINE_RATE_LIMIT = 1000.0
+"""The pipeline's rate in tests (the sandbox there is unlimited; keep the suite fast). A test's
+own client on the same client_id must use it too: a call budget keeps one rate."""
+
 
 @dataclass
 class Pipeline:
@@ -78,7 +82,7 @@ def pipeline(
         HAIER_ORDER_INBOX=str(tmp_path / "data" / "orders" / "inbox"),
         HAIER_ORDER_SETTLE_S="0",  # tests drop whole files and run at once; 10 s would be idle
         HAIER_CALLBACK_SPOOL=str(tmp_path / "data" / "callbacks"),
-        HAIER_RATE_LIMIT="1000",  # the sandbox here is unlimited; keep the suite fast
+        HAIER_RATE_LIMIT=f"{PIPELINE_RATE_LIMIT:g}",
     )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
