@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,12 +36,14 @@ class Worker:
     """One budget_worker process; its output lines are read as it goes."""
 
     def __init__(self, job: dict[str, Any], on: Callable[[list[str]], list[str]] = list) -> None:
-        """``on`` wraps the command, e.g. ``machines.Machine(...).command`` (another machine)."""
+        """``on`` wraps the command, e.g. ``machines.Machine(...).command`` (another machine).
+        Its stderr goes to a file, read by :meth:`stderr`."""
+        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the worker)
         self.process = subprocess.Popen(
             on([sys.executable, "-m", "haier_pipeline_tests.haier.budget_worker"]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.errors,
             text=True,
             cwd=ROOT,
             env=os.environ,
@@ -60,21 +64,42 @@ class Worker:
 
     def finish(self) -> list[tuple[float, float]]:
         """Wait for the end; (start, end) of every call it made, in order of ending."""
-        output, errors = self.process.communicate(timeout=WAIT_S)
+        output = self._rest()
         code = self.process.returncode
-        assert code == 0, f"worker exited with {code}: {errors}"
+        assert code == 0, f"worker exited with {code}: {self.stderr()}"
         return self._calls(output)
 
     def refused(self) -> tuple[int, str]:
         """Wait for the end of a worker expected to fail: its exit code and its stderr."""
-        _, errors = self.process.communicate(timeout=WAIT_S)
-        return self.process.returncode, errors
+        self._rest()
+        return self.process.returncode, self.stderr()
+
+    def stderr(self) -> str:
+        """What the worker wrote to stderr ("" for a subclass that keeps its stderr)."""
+        errors = getattr(self, "errors", None)
+        if errors is None:
+            return ""
+        errors.seek(0)
+        return str(errors.read())
 
     def kill(self) -> list[tuple[float, float]]:
         """kill -9; the calls it had finished by then."""
         self.process.kill()
-        output, _ = self.process.communicate(timeout=WAIT_S)
-        return self._calls(output)
+        return self._calls(self._rest())
+
+    def _rest(self) -> str:
+        """The rest of its output, once it ended (within WAIT_S).
+
+        Read through the same buffered file as wait_started: communicate() with a timeout
+        reads the raw descriptor and would lose the lines already buffered."""
+        assert self.process.stdout is not None
+        stdout, rest = self.process.stdout, []
+        reader = threading.Thread(target=lambda: rest.append(stdout.read()), daemon=True)
+        reader.start()
+        reader.join(WAIT_S)
+        assert not reader.is_alive(), f"the worker did not end within {WAIT_S} s"
+        self.process.wait(timeout=WAIT_S)
+        return str(rest[0])
 
     def _calls(self, output: str) -> list[tuple[float, float]]:
         lines = [*self.lines, *output.splitlines()]
@@ -190,7 +215,7 @@ def test_truncating_the_file_during_a_run_never_kills_the_processes(
         os.truncate(path, size)  # truncate(1) takes no lock: at any moment of any call
         time.sleep(0.2)
     done = [worker.finish() for worker in workers]  # exit code 0: no Bus error (rc 135)
-    assert [len(calls) for calls in done] == [60, 60]
+    assert [len(calls) for calls in done] == [60, 60], [w.stderr()[-2000:] for w in workers]
     assert path.stat().st_size == FILE_SIZE
     assert limited.stats()["sent_429"] == 0
 
