@@ -376,9 +376,32 @@ def parse_accounts(path: str, data: Mapping[str, Any]) -> tuple[Account, ...]:
         account, found = _parse_account(path, name, table, number)
         problems += found
         accounts.append(account)
+    if not problems:
+        problems = _rates_per_client_id(path, accounts)
     if problems:
         raise AccountsFileError(problems)
     return tuple(accounts)
+
+
+def _rates_per_client_id(path: str, accounts: Sequence[Account]) -> list[str]:
+    """Accounts sharing a client_id must set one rate_limit: Haier counts one limit per
+    client_id, and that client_id's call budget (``haier/budget.py``) keeps one rate."""
+    problems = []
+    for key in ("client_id", "ylh_client_id"):
+        first: dict[str, tuple[str, float]] = {}
+        for account in accounts:
+            try:
+                client_id, rate = account.value(key), account.value("rate_limit")
+            except SettingError:
+                continue  # said where the value is used
+            name, other = first.setdefault(client_id, (account.name, rate))
+            if client_id and other != rate:
+                problems.append(
+                    f"{path}: accounts {name!r} and {account.name!r} share a {key} (not shown) "
+                    f"but set rate_limit {other:g} and {rate:g}; Haier counts one limit per "
+                    f"{key}, so give both the same rate_limit."
+                )
+    return problems
 
 
 def _parse_account(path: str, name: str, table: Any, number: int) -> tuple[Account, list[str]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
+from haier_pipeline.haier.budget_store import default_budget_dir
 from haier_pipeline.haier.masking import MIN_SECRET_CHARS
 from haier_pipeline.haier.validation import COUNTY_CODE, PRODUCT_CODE
 from haier_pipeline.listing import clip, few
@@ -32,6 +32,9 @@ SANDBOX_URL = "http://127.0.0.1:8765"
 MAX_RATE_LIMIT = 1000.0
 """Haier allows 100 calls/s per client_id; 10x that is room for a faster gateway, and a
 typo such as 1e9 is refused instead of earning a storm of 429s."""
+MIN_RATE_LIMIT = 1.0
+"""Below one call a second, one caller's slot would hold every other process sharing the
+client_id for seconds (at 0.001/s, 1,000 s), and a typo such as 1e-9 is refused."""
 MAX_TIMEOUT_S = 600.0
 
 
@@ -286,7 +289,7 @@ HAIER_CUSTOMER_PASSWORD = Variable(
 )
 HAIER_RATE_LIMIT = Variable(
     "HAIER_RATE_LIMIT",
-    bounded_number(0, MAX_RATE_LIMIT, "calls per second"),
+    bounded_number(MIN_RATE_LIMIT, MAX_RATE_LIMIT, "calls per second", low_allowed=True),
     "calls per second, all endpoints together",
     "100",
 )
@@ -377,8 +380,8 @@ HAIER_BUDGET_DIR = Variable(
     "HAIER_BUDGET_DIR",
     data_path,
     "the folder of the machine-wide call budget files, one per client_id; every process "
-    "calling Haier on this machine must see the same one",
-    str(Path(tempfile.gettempdir()) / "haier-budget"),
+    "calling Haier on this machine must see the same one, and it must belong to that user",
+    lambda: str(default_budget_dir()),
 )
 HAIER_BALANCE_MIN = Variable(
     "HAIER_BALANCE_MIN", amount, "the balance below which the balance check warns", "0"

@@ -10,7 +10,12 @@ import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.definitions import build_defs
+from haier_pipeline.haier import budget
 from haier_pipeline.sandbox import SandboxServer
+
+PIPELINE_RATE_LIMIT = 1000.0
+"""The pipeline's rate in tests (the sandbox there is unlimited; keep the suite fast). A test's
+own client on the same client_id must use it too: a call budget keeps one rate."""
 
 
 @dataclass
@@ -34,8 +39,8 @@ class Pipeline:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _own_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """This session's call budgets (HAIER_BUDGET_DIR), also for the processes it starts.
+def _session_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This session's call budgets (HAIER_BUDGET_DIR), for what session fixtures start.
 
     Every sandbox has the same client_ids, so test runs in parallel on one machine would
     otherwise pace each other through the shared budget files.
@@ -43,6 +48,20 @@ def _own_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HAIER_BUDGET_DIR", str(tmp_path_factory.mktemp("budget")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def _own_call_budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This test's call budgets, also for the processes it starts: a budget file keeps one
+    rate, and tests use many. The budgets this test opened are closed after it, so a long
+    run does not collect open files."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HAIER_BUDGET_DIR", str(tmp_path_factory.mktemp("budget")))
+        yield
+    with budget._REGISTRY_LOCK:
+        for opened in budget._REGISTRY.values():
+            opened.close()
+        budget._REGISTRY.clear()
 
 
 @pytest.fixture
@@ -64,7 +83,7 @@ def pipeline(
         HAIER_ORDER_SETTLE_S="0",  # tests drop whole files and run at once; 10 s would be idle
         HAIER_ORDER_SET_ASIDE_MIN="0",  # a broken file in a test is broken, not half written
         HAIER_CALLBACK_SPOOL=str(tmp_path / "data" / "callbacks"),
-        HAIER_RATE_LIMIT="1000",  # the sandbox here is unlimited; keep the suite fast
+        HAIER_RATE_LIMIT=f"{PIPELINE_RATE_LIMIT:g}",
     )
     for name, value in env.items():
         monkeypatch.setenv(name, value)

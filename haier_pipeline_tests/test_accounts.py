@@ -308,3 +308,29 @@ def test_an_account_name_of_the_maximum_length_is_taken(
     name = "n" * 64
     _load(tmp_path, monkeypatch, NORTH.replace("[accounts.north]", f"[accounts.{name}]"))
     assert [a.name for a in load_accounts()] == [name]
+
+
+def test_accounts_sharing_a_client_id_must_share_its_rate_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None
+) -> None:
+    monkeypatch.setenv("SOUTH_HAIER_CLIENT_ID", "north-id")  # another variable, the same id
+    south = NORTH.replace("north", "south").replace("NORTH", "SOUTH")
+    for name in ("SOUTH_HAIER_CLIENT_SECRET", "SOUTH_HAIER_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    [line] = _problems(
+        tmp_path, monkeypatch, NORTH + "rate_limit = 100\n" + south + "rate_limit = 40\n"
+    )
+    assert line.startswith(f"{tmp_path / 'accounts.toml'}: accounts 'north' and 'south' share")
+    assert "rate_limit 100 and 40" in line
+    assert "north-id" not in line
+    _load(tmp_path, monkeypatch, NORTH + "rate_limit = 40\n" + south + "rate_limit = 40\n")
+    assert len(load_accounts()) == 2
+
+
+@pytest.mark.parametrize("rate", ["1e-9", "0.001", "0.5"])
+def test_a_rate_limit_below_one_call_a_second_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, north_env: None, rate: str
+) -> None:
+    [line] = _problems(tmp_path, monkeypatch, NORTH + f"rate_limit = {rate}\n")
+    assert "account 'north', key 'rate_limit'" in line
+    assert "from 1 and at most 1000" in line

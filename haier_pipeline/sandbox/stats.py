@@ -83,6 +83,7 @@ class SandboxStats:
                 "product_codes": {k: list(v) for k, v in self._codes.items()},
                 "stock_queries": [list(q) for q in self._stock_queries],
                 "busiest_second": {c: _busiest_second(t) for c, t in self._arrivals.items()},
+                "arrival_span_s": {c: t[-1] - t[0] for c, t in self._arrivals.items()},
             }
 
 

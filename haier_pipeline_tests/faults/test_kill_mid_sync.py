@@ -94,6 +94,7 @@ def _kill_sync_at(
 ) -> Stats:
     """Start catalog_sync in its own process, SIGKILL it when ``point`` holds; the stats then."""
     env = {**os.environ, "DAGSTER_HOME": str(home), "HAIER_RATE_LIMIT": SLOW_RATE}
+    env["HAIER_BUDGET_DIR"] = str(home.parent / "budget-slow")  # its rate's own budget file
     stock_calls = len(sandbox.catalog.procurable) * len(env["HAIER_COUNTY_CODES"].split(","))
     sandbox.faults = SLOW
     sandbox.reset_stats()

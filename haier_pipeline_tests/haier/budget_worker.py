@@ -9,7 +9,9 @@ Run as ``python -m haier_pipeline_tests.haier.budget_worker``; reads one JSON jo
 - ``{"mode": "hold-lock", "client_id": ...}``: takes the budget file's lock, prints ``locked``
   and sleeps, so a test can kill it inside the critical section.
 
-``started`` is printed once the first call is done (or the lock taken).
+``started`` is printed once the first call is done (or the lock taken). A budget that refuses
+(BudgetUnavailable) ends the worker with exit code 3 and its one line on stderr, as a job
+shows it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import contextlib
 import fcntl
 import itertools
 import json
-import os
 import sys
 import threading
 import time
 from typing import Any
 
 from haier_pipeline.haier.budget import budget_dir, budget_file, serving_orders
+from haier_pipeline.haier.budget_store import BudgetUnavailable, open_budget_file
 from haier_pipeline.haier.jsh import JshClient
 from haier_pipeline.haier.settings import JshSettings
 
@@ -42,16 +44,21 @@ def calls(job: dict[str, Any]) -> None:
     tickets = itertools.count() if job["calls"] == 0 else iter(range(job["calls"]))
     take = threading.Lock()
     first = threading.Event()
+    refusals: list[BudgetUnavailable] = []
 
     def worker() -> None:
         context = serving_orders() if job["priority"] == "order" else contextlib.nullcontext()
         with context:
-            while True:
+            while not refusals:
                 with take:
                     if next(tickets, None) is None:
                         return
                 started = time.monotonic()
-                client.balance()
+                try:
+                    client.balance()
+                except BudgetUnavailable as refused:
+                    refusals.append(refused)
+                    return
                 _say(f"{started!r} {time.monotonic()!r}")
                 if not first.is_set():
                     first.set()
@@ -62,17 +69,26 @@ def calls(job: dict[str, Any]) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    if refusals:
+        raise refusals[0]
 
 
 def hold_lock(job: dict[str, Any]) -> None:
-    path = budget_file(budget_dir(), job["client_id"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_budget_file(budget_file(budget_dir(), job["client_id"]))
     fcntl.flock(fd, fcntl.LOCK_EX)
     _say("started")
     time.sleep(3600)
 
 
-if __name__ == "__main__":
+def main() -> int:
     job = json.loads(sys.stdin.read())
-    {"calls": calls, "hold-lock": hold_lock}[job["mode"]](job)
+    try:
+        {"calls": calls, "hold-lock": hold_lock}[job["mode"]](job)
+    except BudgetUnavailable as refused:
+        sys.stderr.write(f"{refused}\n")
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

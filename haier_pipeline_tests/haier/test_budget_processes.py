@@ -14,12 +14,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from haier_pipeline.haier.budget import budget_dir, budget_file
+from haier_pipeline.haier.budget_store import FILE_SIZE
 from haier_pipeline.sandbox import SandboxServer
 from haier_pipeline.sandbox.auth import SandboxAccount
 
@@ -30,11 +35,15 @@ WAIT_S = 120  # a worker that does not finish by then has hung: fail, never hang
 class Worker:
     """One budget_worker process; its output lines are read as it goes."""
 
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: dict[str, Any], on: Callable[[list[str]], list[str]] = list) -> None:
+        """``on`` wraps the command, e.g. ``machines.Machine(...).command`` (another machine).
+        Its stderr goes to a file, read by :meth:`stderr`."""
+        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the worker)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "haier_pipeline_tests.haier.budget_worker"],
+            on([sys.executable, "-m", "haier_pipeline_tests.haier.budget_worker"]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=self.errors,
             text=True,
             cwd=ROOT,
             env=os.environ,
@@ -55,15 +64,42 @@ class Worker:
 
     def finish(self) -> list[tuple[float, float]]:
         """Wait for the end; (start, end) of every call it made, in order of ending."""
-        output, _ = self.process.communicate(timeout=WAIT_S)
-        assert self.process.returncode == 0, f"worker exited with {self.process.returncode}"
+        output = self._rest()
+        code = self.process.returncode
+        assert code == 0, f"worker exited with {code}: {self.stderr()}"
         return self._calls(output)
+
+    def refused(self) -> tuple[int, str]:
+        """Wait for the end of a worker expected to fail: its exit code and its stderr."""
+        self._rest()
+        return self.process.returncode, self.stderr()
+
+    def stderr(self) -> str:
+        """What the worker wrote to stderr ("" for a subclass that keeps its stderr)."""
+        errors = getattr(self, "errors", None)
+        if errors is None:
+            return ""
+        errors.seek(0)
+        return str(errors.read())
 
     def kill(self) -> list[tuple[float, float]]:
         """kill -9; the calls it had finished by then."""
         self.process.kill()
-        output, _ = self.process.communicate(timeout=WAIT_S)
-        return self._calls(output)
+        return self._calls(self._rest())
+
+    def _rest(self) -> str:
+        """The rest of its output, once it ended (within WAIT_S).
+
+        Read through the same buffered file as wait_started: communicate() with a timeout
+        reads the raw descriptor and would lose the lines already buffered."""
+        assert self.process.stdout is not None
+        stdout, rest = self.process.stdout, []
+        reader = threading.Thread(target=lambda: rest.append(stdout.read()), daemon=True)
+        reader.start()
+        reader.join(WAIT_S)
+        assert not reader.is_alive(), f"the worker did not end within {WAIT_S} s"
+        self.process.wait(timeout=WAIT_S)
+        return str(rest[0])
 
     def _calls(self, output: str) -> list[tuple[float, float]]:
         lines = [*self.lines, *output.splitlines()]
@@ -72,9 +108,15 @@ class Worker:
 
 
 def calls_job(
-    sandbox: SandboxServer, calls: int, threads: int, priority: str = "bulk"
+    sandbox: SandboxServer,
+    calls: int,
+    threads: int,
+    priority: str = "bulk",
+    rate_limit: float | None = None,
 ) -> dict[str, Any]:
     settings = dataclasses.asdict(sandbox.jsh_settings())
+    if rate_limit is not None:
+        settings["rate_limit"] = rate_limit
     return {
         "mode": "calls",
         "settings": settings,
@@ -156,3 +198,36 @@ def test_a_process_killed_while_holding_the_lock_does_not_block_the_budget(
     holder.kill()
     after = Worker(calls_job(limited, calls=30, threads=4)).finish()
     assert len(after) == 30
+
+
+def _budget_path(sandbox: SandboxServer) -> Path:
+    return budget_file(budget_dir(), sandbox.account.client_id)
+
+
+def test_truncating_the_file_during_a_run_never_kills_the_processes(
+    limited: SandboxServer,
+) -> None:
+    workers = [Worker(calls_job(limited, calls=60, threads=8)) for _ in range(2)]
+    for worker in workers:
+        worker.wait_started()
+    path = _budget_path(limited)
+    for size in (0, 100, 0, 4000, 0):
+        os.truncate(path, size)  # truncate(1) takes no lock: at any moment of any call
+        time.sleep(0.2)
+    done = [worker.finish() for worker in workers]  # exit code 0: no Bus error (rc 135)
+    assert [len(calls) for calls in done] == [60, 60], [w.stderr()[-2000:] for w in workers]
+    assert path.stat().st_size == FILE_SIZE
+    assert limited.stats()["sent_429"] == 0
+
+
+def test_a_process_at_another_rate_on_the_same_client_id_is_refused_with_one_line(
+    limited: SandboxServer,
+) -> None:
+    running = Worker(calls_job(limited, calls=0, threads=2))
+    running.wait_started()
+    other = Worker(calls_job(limited, calls=5, threads=1, rate_limit=100))
+    code, errors = other.refused()
+    running.kill()
+    assert code == 3
+    assert errors.count("\n") == 1
+    assert "in use at 30 calls/s" in errors and "asks for 100 calls/s" in errors

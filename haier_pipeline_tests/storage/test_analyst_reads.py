@@ -58,6 +58,8 @@ def test_readers_succeed_during_a_sync_and_see_old_or_new_catalog_whole(
 
     monkeypatch.delenv("HAIER_PRODUCT_CODES")
     monkeypatch.setenv("HAIER_RATE_LIMIT", "150")  # a sync of several seconds
+    # another rate: a budget of its own (a budget file keeps the rate it is used at)
+    monkeypatch.setenv("HAIER_BUDGET_DIR", str(tmp_path / "budget-150"))
     pipeline.sandbox.faults = FaultConfig(latency_s=0.02)
     stop, out = tmp_path / "stop", tmp_path / "reads.json"
     reader = subprocess.Popen(

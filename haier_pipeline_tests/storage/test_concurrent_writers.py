@@ -40,6 +40,8 @@ def test_two_writing_runs_started_together_both_succeed(
         write_order_file(inbox, make_order_dict(f"SO-CW-{n}", items=((code, 1, "1999.00"),)))
     pipeline.sandbox.faults = FaultConfig(latency_s=0.02)  # both runs overlap for seconds
     monkeypatch.setenv("HAIER_RATE_LIMIT", "200")
+    # another rate: a budget of its own (a budget file keeps the rate it is used at)
+    monkeypatch.setenv("HAIER_BUDGET_DIR", str(tmp_path / "budget-200"))
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(

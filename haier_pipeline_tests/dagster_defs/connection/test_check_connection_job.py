@@ -3,6 +3,8 @@ unreachable; and nothing written."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from dagster import ExecuteInProcessResult
 
 from haier_pipeline.haier import connection as c
+from haier_pipeline.haier.budget import budget_file
 from haier_pipeline_tests.conftest import Pipeline
 from haier_pipeline_tests.dagster_defs.file_account import south_account
 
@@ -146,3 +149,28 @@ def test_an_unreachable_gateway_fails_the_check_with_the_url_setting_to_check(
     table = _table(result)
     assert {table[name][1] for name in CREDENTIALS[1:4]} == {"not checked"}
     assert table[c.YLH_TOKEN][1] == "ok"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="planting as another user needs root (chown)")
+def test_a_budget_folder_planted_by_another_user_stops_the_run_in_one_line(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The attack of issue 14: a 0777 folder of ``nobody`` with a link to a root-only file."""
+    secret = tmp_path / "secret"
+    secret.write_text("root's own data\n")
+    secret.chmod(0o600)
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    planted.chmod(0o777)
+    link = budget_file(planted, pipeline.sandbox.account.client_id)
+    link.symlink_to(secret)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(planted, nobody.pw_uid, nobody.pw_gid)
+    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
+    monkeypatch.setenv("HAIER_BUDGET_DIR", str(planted))
+    result = pipeline.run("check_connection")
+    assert not result.success
+    line = _failure(result)
+    assert "\n" not in line and "HAIER_BUDGET_DIR" in line and str(planted) in line
+    assert secret.read_text() == "root's own data\n"
+    assert pipeline.sandbox.stats()["total_calls"] == 0

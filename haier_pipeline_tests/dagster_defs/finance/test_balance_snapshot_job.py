@@ -8,14 +8,14 @@ import pytest
 from dagster import AssetCheckSeverity, ExecuteInProcessResult
 
 from haier_pipeline.haier.jsh import JshClient
-from haier_pipeline_tests.conftest import Pipeline
+from haier_pipeline_tests.conftest import PIPELINE_RATE_LIMIT, Pipeline
 from haier_pipeline_tests.dagster_defs.failures import failure_text
 from haier_pipeline_tests.dagster_defs.order_helpers import inbox, stocked_codes
 from haier_pipeline_tests.orders.factories import make_order_dict, write_order_file
 
 
 def _sandbox_balances(pipeline: Pipeline) -> dict[str, Decimal]:
-    with JshClient(pipeline.sandbox.jsh_settings()) as jsh:
+    with JshClient(pipeline.sandbox.jsh_settings(rate_limit=PIPELINE_RATE_LIMIT)) as jsh:
         return {record.sale_group_code: record.balance for record in jsh.balance().records}
 
 

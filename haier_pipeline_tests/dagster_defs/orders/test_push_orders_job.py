@@ -9,7 +9,7 @@ import pytest
 from haier_pipeline.haier.ylh import YlhClient
 from haier_pipeline.orders import OrderDefaults, parse_order
 from haier_pipeline.sandbox.faults import FaultConfig
-from haier_pipeline_tests.conftest import Pipeline
+from haier_pipeline_tests.conftest import PIPELINE_RATE_LIMIT, Pipeline
 from haier_pipeline_tests.dagster_defs.order_helpers import (
     COUNTY,
     PRICE,
@@ -129,7 +129,7 @@ def test_an_order_ylh_already_holds_ends_pushed_with_the_original_number(
     account = sandbox.account
     defaults = OrderDefaults(account.source_system, account.shop_name, account.customer_code)
     order = parse_order(json.loads(path.read_text(encoding="utf-8")), defaults, source=path.name)
-    with YlhClient(sandbox.ylh_settings()) as ylh:
+    with YlhClient(sandbox.ylh_settings(rate_limit=PIPELINE_RATE_LIMIT)) as ylh:
         original = ylh.create_order(order.to_ylh_payload()).retail_order_no
 
     assert pipeline.run("push_orders").success
