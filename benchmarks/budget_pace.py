@@ -38,6 +38,7 @@ from harness import (
     progress,
     run_benchmark,
     run_child,
+    sync_parser,
 )
 
 from haier_pipeline.sandbox.auth import SandboxAccount
@@ -131,12 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = sync_parser(__doc__.split("\n\n")[0], products=10_000)
     add = parser.add_argument
-    add("--products", type=int, default=10_000, help="sandbox catalog size (default 10000)")
-    add("--counties", type=int, default=3, help="counties to sync stock for (default 3)")
-    add("--latency-ms", type=float, default=30.0, help="sandbox latency per call (default 30)")
-    add("--rate-limit", type=float, default=100.0, help="sandbox and client limit (default 100)")
     add("--pythonpath", default="", help="a folder whose haier_pipeline the job runs instead")
     add("--acquire-only", type=float, default=0, help="seconds of acquisitions only (see above)")
     return parser

@@ -8,6 +8,7 @@ whose wall time and peak RSS come from the kernel (``os.wait4``), not from its o
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import shlex
@@ -218,3 +219,14 @@ def _cell(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def sync_parser(description: str, products: int) -> argparse.ArgumentParser:
+    """The options every catalog_sync benchmark takes: the sandbox's size, latency and limit."""
+    parser = argparse.ArgumentParser(description=description)
+    add = parser.add_argument
+    add("--products", type=int, default=products, help=f"sandbox catalog size (default {products})")
+    add("--counties", type=int, default=3, help="counties to sync stock for (default 3)")
+    add("--latency-ms", type=float, default=30.0, help="sandbox latency per call (default 30)")
+    add("--rate-limit", type=float, default=100.0, help="sandbox and client limit (default 100)")
+    return parser

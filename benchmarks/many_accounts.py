@@ -32,6 +32,7 @@ from harness import (
     progress,
     run_benchmark,
     run_child,
+    sync_parser,
     tail,
 )
 
@@ -69,13 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = sync_parser(__doc__.split("\n\n")[0], products=2000)
     add = parser.add_argument
     add("--accounts", type=int, nargs="+", default=[4, 8], help="one round per count")
-    add("--products", type=int, default=2000, help="catalog size per account (default 2000)")
-    add("--counties", type=int, default=3, help="counties per account (default 3)")
-    add("--latency-ms", type=float, default=30.0, help="sandbox latency per call (default 30)")
-    add("--rate-limit", type=float, default=100.0, help="limit per client_id (default 100)")
     return parser
 
 

@@ -37,6 +37,7 @@ from harness import (
     progress,
     run_benchmark,
     run_child,
+    sync_parser,
     tail,
 )
 
@@ -91,12 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = sync_parser(__doc__.split("\n\n")[0], products=2000)
     add = parser.add_argument
-    add("--products", type=int, default=2000, help="sandbox catalog size (default 2000)")
-    add("--counties", type=int, default=3, help="counties to sync stock for (default 3)")
-    add("--latency-ms", type=float, default=30.0, help="sandbox latency per call (default 30)")
-    add("--rate-limit", type=float, default=100.0, help="sandbox and client limit (default 100)")
     add("--orders", type=int, default=20, help="order files to push (default 20)")
     add("--delay", type=float, default=15.0, help="seconds after the sync's launch (default 15)")
     return parser
