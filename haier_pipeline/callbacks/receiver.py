@@ -191,9 +191,9 @@ class CallbackReceiver:
             server.task_dispatcher.shutdown(timeout=0)
             server.close()
             return
-        server.trigger.pull_trigger(_stop_accepting(server))
+        _on_io_thread(server, _stop_accepting(server))
         server.task_dispatcher.shutdown(timeout=SHUTDOWN_GRACE_S)
-        server.trigger.pull_trigger(lambda: _close_all(server))
+        _on_io_thread(server, lambda: _close_all(server))
         self._thread.join()
         self._thread = None
 
@@ -271,6 +271,16 @@ class CallbackReceiver:
                 return
             self._forgotten_at = now
         spool.forget_seen_before(self.spool_dir, now - 2 * self.replay_window)
+
+
+def _on_io_thread(server: Any, thunk: Callable[[], None]) -> None:
+    """Run ``thunk`` on waitress's I/O thread, or here once that thread has let go of its
+    trigger: waitress closes the trigger with the server (an error event on the listening
+    socket does that), and a trigger pulled after that fails with EBADF."""
+    try:
+        server.trigger.pull_trigger(thunk)
+    except OSError:
+        thunk()
 
 
 def _stop_accepting(server: Any) -> Callable[[], None]:
