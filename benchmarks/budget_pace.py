@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from catalog_sync import DAGSTER_YAML, JOB_COMMAND, _check, _sync_log
+from catalog_sync import DAGSTER_YAML, JOB_COMMAND, check_run, read_sync_log
 from harness import (
     PYTHON,
     SandboxProcess,
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.reset_stats()
         progress(f"running catalog_sync of {args.products:,} x {args.counties} ...")
         run = run_child(JOB_COMMAND, env, work / "job.log")
-        _check(run, "catalog_sync", work / "job.log")
+        check_run(run, "catalog_sync", work / "job.log")
         stats = sandbox.stats()
-        log = _sync_log(Path(env["HAIER_DUCKDB_PATH"]))
+        log = read_sync_log(Path(env["HAIER_DUCKDB_PATH"]))
     client = SandboxAccount().client_id
     calls = int(stats["total_calls"])
     span = float(stats["arrival_span_s"][client])

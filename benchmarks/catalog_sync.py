@@ -190,9 +190,9 @@ def _pipeline(
     sandbox.reset_stats()
     progress(f"latency {latency:g} ms: running catalog_sync through dagster ...")
     run = run_child(JOB_COMMAND, env, work / "job.log")
-    _check(run, "dagster job execute -m haier_pipeline -j catalog_sync", work / "job.log")
+    check_run(run, "dagster job execute -m haier_pipeline -j catalog_sync", work / "job.log")
     stats = sandbox.stats()
-    log = _sync_log(db)
+    log = read_sync_log(db)
     calls = int(stats["total_calls"])
     row = Row(
         client="pipeline",
@@ -226,7 +226,7 @@ def _baseline(
     sandbox.reset_stats()
     progress(f"latency {latency:g} ms: running the one-call-at-a-time baseline ...")
     run = run_child(command, env, work / "baseline.log")
-    _check(run, "the baseline client", work / "baseline.log")
+    check_run(run, "the baseline client", work / "baseline.log")
     measured = json.loads(run.output.strip().splitlines()[-1])
     scale = pipeline.procurable / subset
     per_product_s = measured["sync_s"] - measured["setup_s"]
@@ -262,14 +262,14 @@ def _baseline(
     )
 
 
-def _check(run: ChildRun, what: str, log_path: Path) -> None:
+def check_run(run: ChildRun, what: str, log_path: Path) -> None:
     if run.exit_code != 0:
         raise BenchmarkError(
             f"{what} exited with {run.exit_code}; last lines of {log_path}:\n{tail(run.output)}"
         )
 
 
-def _sync_log(db: Path) -> SyncLog:
+def read_sync_log(db: Path) -> SyncLog:
     """Sync time and counts from sync_log; a run that did not fully succeed is an error."""
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from dagster import (
@@ -152,18 +153,23 @@ def test_without_a_webhook_url_nothing_is_sent(
 # -- orders --------------------------------------------------------------------------------
 
 
-def _order_tick(pipeline: Pipeline, url: str, cursor: str | None) -> SensorResult:
+def _tick(
+    sensor: Any, pipeline: Pipeline, url: str, cursor: str | None, **resources: object
+) -> SensorResult:
+    """One evaluation of ``sensor`` on the pipeline's instance, alerting to ``url``."""
     context = build_sensor_context(
         instance=pipeline.instance,
         cursor=cursor,
-        resources={
-            "alerts": _alerts(url),
-            "duckdb_warehouse": WarehouseResource(path=str(pipeline.duckdb_path)),
-        },
+        resources={"alerts": _alerts(url), **resources},
     )
-    result = order_alerts(context)
+    result = sensor(context)
     assert isinstance(result, SensorResult)
     return result
+
+
+def _order_tick(pipeline: Pipeline, url: str, cursor: str | None) -> SensorResult:
+    warehouse = WarehouseResource(path=str(pipeline.duckdb_path))
+    return _tick(order_alerts, pipeline, url, cursor, duckdb_warehouse=warehouse)
 
 
 @pytest.mark.usefixtures("seeded_catalog")
@@ -210,12 +216,7 @@ def test_an_order_alert_lost_to_a_dead_webhook_is_sent_when_it_is_back(
 
 
 def _freshness_tick(pipeline: Pipeline, url: str, cursor: str | None) -> SensorResult:
-    context = build_sensor_context(
-        instance=pipeline.instance, cursor=cursor, resources={"alerts": _alerts(url)}
-    )
-    result = catalog_freshness_alerts(context)
-    assert isinstance(result, SensorResult)
-    return result
+    return _tick(catalog_freshness_alerts, pipeline, url, cursor)
 
 
 def test_a_table_is_alerted_once_when_its_freshness_turns_fail(
@@ -245,12 +246,7 @@ def test_a_table_is_alerted_once_when_its_freshness_turns_fail(
 
 
 def _balance_tick(pipeline: Pipeline, url: str, cursor: str | None) -> SensorResult:
-    context = build_sensor_context(
-        instance=pipeline.instance, cursor=cursor, resources={"alerts": _alerts(url)}
-    )
-    result = balance_alerts(context)
-    assert isinstance(result, SensorResult)
-    return result
+    return _tick(balance_alerts, pipeline, url, cursor)
 
 
 def test_the_balance_warn_is_alerted_when_it_turns_warn(
